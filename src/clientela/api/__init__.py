@@ -1,0 +1,1 @@
+"""The HTTP edge: ingestion (/v1), the REST API (/api/v1), health."""

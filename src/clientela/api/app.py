@@ -1,0 +1,48 @@
+"""create_app(): the ASGI application serving ingestion, the API and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import Engine
+
+from clientela import __version__
+from clientela.api import errors
+from clientela.api.deps import KeyCache
+from clientela.api.ingest_writer import IngestWriter
+from clientela.api.routes import customers, health, tracking
+from clientela.config import Settings, get_settings
+from clientela.db import build_engine
+from clientela.web import routes as web
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """The application for `settings` (default: the environment's), on `engine` if given."""
+    settings = settings or get_settings()
+    engine = engine or build_engine(settings)
+    writer = IngestWriter(engine=engine, default_region=settings.default_country,
+                          queue_limit=settings.ingest_queue_limit,
+                          group_events=settings.ingest_group_events)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
+    app = FastAPI(title="Clientela", version=__version__, lifespan=lifespan,
+                  default_response_class=ORJSONResponse)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.ingest_writer = writer
+    app.state.key_cache = KeyCache()
+    errors.install(app)
+    for router in (health.router, tracking.router, customers.router):
+        app.include_router(router)
+    web.install(app, settings)
+    return app

@@ -1,0 +1,61 @@
+"""Every error answer is `{"code", "message"}`; domain errors keep their status."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
+
+from clientela.core.errors import ClientelaError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = "5"
+
+
+def error_response(status: int, code: str, message: str) -> ORJSONResponse:
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in (429, 503) else None
+    return ORJSONResponse({"code": code, "message": message}, status_code=status,
+                          headers=headers)
+
+
+def _field(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+async def _domain(_request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, ClientelaError)
+    return error_response(error.status, error.code, error.message)
+
+
+async def _validation(_request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, RequestValidationError)
+    first = error.errors()[0]
+    message = f"{_field(tuple(first.get('loc', ())))}: {first.get('msg', 'is invalid')}"
+    return error_response(422, "invalid", message)
+
+
+async def _http(_request: Request, error: Exception) -> ORJSONResponse:
+    assert isinstance(error, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    return error_response(error.status_code, codes.get(error.status_code, "http_error"),
+                          str(error.detail))
+
+
+async def _storage(_request: Request, error: Exception) -> ORJSONResponse:
+    log.warning("storage failure: %s", error)
+    return error_response(503, "storage_unavailable", "the database is unavailable; retry later")
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that shape every error answer."""
+    app.add_exception_handler(ClientelaError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    for kind in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(kind, _storage)

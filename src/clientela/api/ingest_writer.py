@@ -1,0 +1,145 @@
+"""Group commit for ingestion: requests wait while one thread writes many of them at once.
+
+A request is acknowledged only after the transaction holding its events commits. While
+one group is being written, the next requests queue up and go together in the next
+commit, so the cost of a durable commit is shared by everyone waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.db import session_scope
+from clientela.tracking.schemas import IncomingEvent
+from clientela.tracking.service import Recorded, record_events
+
+log = logging.getLogger(__name__)
+_STORAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
+_RACE_RETRIES = 3
+
+
+@dataclass(slots=True)
+class _Job:
+    source_id: int
+    events: list[IncomingEvent]
+    future: asyncio.Future[Recorded]
+    loop: asyncio.AbstractEventLoop
+
+
+class IngestWriter:
+    """One writer thread per process; `submit` answers once the events are committed."""
+
+    def __init__(self, *, engine: Engine, default_region: str, queue_limit: int,
+                 group_events: int) -> None:
+        self.engine = engine
+        self.default_region = default_region
+        self.queue_limit = queue_limit
+        self.group_events = group_events
+        self._jobs: deque[_Job] = deque()
+        self._queued_events = 0
+        self._wake = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish what is queued, then end the thread."""
+        with self._wake:
+            self._stopping = True
+            self._wake.notify()
+        self._thread.join(timeout=30)
+
+    async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
+        """Queue events and wait for their commit; 429 when too much is already waiting."""
+        loop = asyncio.get_running_loop()
+        job = _Job(source_id, events, loop.create_future(), loop)
+        with self._wake:
+            if self._stopping:
+                raise StorageUnavailable("the server is shutting down; retry")
+            if self._queued_events + len(events) > self.queue_limit and self._jobs:
+                raise Overloaded(f"ingestion queue is full ({self._queued_events} events "
+                                 "waiting); retry later")
+            self._jobs.append(job)
+            self._queued_events += len(events)
+            self._wake.notify()
+        return await job.future
+
+    def _take_group(self) -> list[_Job] | None:
+        with self._wake:
+            while not self._jobs and not self._stopping:
+                self._wake.wait()
+            if not self._jobs:
+                return None
+            group, size = [], 0
+            while self._jobs and (not group or size + len(self._jobs[0].events)
+                                  <= self.group_events):
+                job = self._jobs.popleft()
+                group.append(job)
+                size += len(job.events)
+            self._queued_events -= size
+            return group
+
+    def _run(self) -> None:
+        while (group := self._take_group()) is not None:
+            self._write_group(group)
+
+    def _write_group(self, group: list[_Job]) -> None:
+        for attempt in range(_RACE_RETRIES):
+            try:
+                results = self._commit(group)
+            except IntegrityError:
+                # Another process stored the same identity or message first: try again,
+                # now seeing its rows.
+                if attempt == _RACE_RETRIES - 1:
+                    break
+                continue
+            except _STORAGE_ERRORS as error:
+                log.warning("ingestion storage failure: %s", error)
+                self._fail(group, StorageUnavailable("the database is unavailable; retry later"))
+                return
+            except Exception as error:
+                log.exception("ingestion group failed")
+                if len(group) == 1:
+                    self._fail(group, error)
+                    return
+                break
+            for job, result in zip(group, results, strict=True):
+                job.loop.call_soon_threadsafe(_settle, job.future, result, None)
+            return
+        for job in group:  # one at a time, so one bad request cannot sink the others
+            if len(group) > 1:
+                self._write_group([job])
+            else:
+                self._fail([job], StorageUnavailable("could not store events; retry later"))
+
+    def _commit(self, group: list[_Job]) -> list[Recorded]:
+        with session_scope(self.engine) as session:
+            return [record_events(session=session, source_id=job.source_id, events=job.events,
+                                  default_region=self.default_region) for job in group]
+
+    @staticmethod
+    def _fail(group: list[_Job], error: BaseException) -> None:
+        for job in group:
+            job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+
+
+def _settle(future: asyncio.Future[Recorded], result: Recorded | None,
+            error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        assert result is not None
+        future.set_result(result)

@@ -1,0 +1,119 @@
+"""Segment-compatible ingestion: /v1/identify, track, page, screen, group, alias, batch."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import ORJSONResponse
+
+from clientela.api.deps import KeyCache, basic_user
+from clientela.api.ingest_writer import IngestWriter
+from clientela.core.clock import utcnow
+from clientela.core.errors import InvalidInput, Unauthorized
+from clientela.tracking.schemas import (
+    MAX_BATCH_BYTES,
+    MAX_EVENT_BYTES,
+    parse_batch,
+    parse_event,
+)
+
+router = APIRouter(tags=["ingestion"])
+_BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "A Segment call (or `{batch: [...]}` for /v1/batch)."}}}}}
+
+
+def _too_large(limit: int) -> InvalidInput:
+    return InvalidInput(f"body: larger than {limit} bytes", code="payload_too_large")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, inflated if gzip, refused as soon as it passes `limit` bytes."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding != "gzip":
+        raise InvalidInput("Content-Encoding: only gzip is accepted", code="unsupported_encoding")
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        inflated = inflater.decompress(body, limit + 1)
+    except zlib.error:
+        raise InvalidInput("body: not valid gzip", code="invalid_gzip") from None
+    if len(inflated) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    return inflated
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInput(f"body: invalid JSON ({error})", code="invalid_json") from None
+
+
+def _source(request: Request, body: Any) -> int:
+    """The write key's id: from HTTP Basic (user, empty password) or `writeKey` in the body."""
+    key = basic_user(request)
+    if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
+        key = body["writeKey"]
+    if not key:
+        raise Unauthorized("write key: send it as the HTTP Basic user or as writeKey",
+                           code="missing_write_key")
+    cache: KeyCache = request.app.state.key_cache
+    source_id = cache.lookup(request.app.state.engine, key, "write")
+    if source_id is None:
+        raise Unauthorized("write key: not a valid write key", code="invalid_write_key")
+    return source_id
+
+
+def _writer(request: Request) -> IngestWriter:
+    writer: IngestWriter = request.app.state.ingest_writer
+    return writer
+
+
+async def _single(request: Request, kind: str) -> ORJSONResponse:
+    received_at = utcnow()
+    body = _json(await _read_body(request, MAX_EVENT_BYTES))
+    source_id = _source(request, body)
+    event = parse_event(body, kind=kind, received_at=received_at, check_size=False)
+    await _writer(request).submit(source_id, [event])
+    return ORJSONResponse({"success": True})
+
+
+@router.post("/v1/batch", openapi_extra=_BODY_DOC)
+@router.post("/v1/import", openapi_extra=_BODY_DOC, include_in_schema=False)
+async def batch(request: Request) -> ORJSONResponse:
+    """Many calls at once; invalid ones are listed in `rejected`, the others stored."""
+    received_at = utcnow()
+    raw = await _read_body(request, MAX_BATCH_BYTES)
+    body = _json(raw)
+    source_id = _source(request, body)
+    accepted, rejected = parse_batch(body, received_at=received_at, body_bytes=len(raw))
+    if accepted:
+        await _writer(request).submit(source_id, [event for _index, event in accepted])
+    return ORJSONResponse({
+        "success": True,
+        "rejected": [{"index": r.index, "code": r.code, "message": r.message} for r in rejected],
+    })
+
+
+def _route(kind: str) -> None:
+    async def endpoint(request: Request) -> ORJSONResponse:
+        return await _single(request, kind)
+
+    endpoint.__name__ = kind
+    endpoint.__doc__ = f"One `{kind}` call (Segment HTTP Tracking API)."
+    router.add_api_route(f"/v1/{kind}", endpoint, methods=["POST"], openapi_extra=_BODY_DOC)
+
+
+for _kind in ("identify", "track", "page", "screen", "group", "alias"):
+    _route(_kind)

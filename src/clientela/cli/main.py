@@ -1,0 +1,86 @@
+"""`clientela`: serve, migrate, keys, users, demo."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from clientela.config import get_settings
+from clientela.core.errors import ClientelaError
+from clientela.db import get_engine, session_scope
+from clientela.migrate import upgrade
+from clientela.team import service as team
+
+app = typer.Typer(help="Clientela: the open-source customer platform for online stores.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
+err = Console(stderr=True)
+
+
+def _fail(error: ClientelaError) -> None:
+    err.print(f"[red]error[/red] {error.code}: {error.message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the newest schema."""
+    upgrade(get_engine())
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+          port: Annotated[int | None, typer.Option(help="Port to bind.")] = None) -> None:
+    """Migrate, then serve ingestion, the API and the dashboard."""
+    import uvicorn
+
+    from clientela.api.app import create_app
+
+    settings = get_settings()
+    upgrade(get_engine())
+    uvicorn.run(create_app(settings, get_engine()), host=host or settings.host,
+                port=port or settings.port, log_level="info", access_log=False)
+
+
+@keys_app.command("create")
+def keys_create(kind: Annotated[str, typer.Option(help="write (ingestion) or secret (API).")],
+                name: Annotated[str, typer.Option(help="A label for the key.")] = "") -> None:
+    """Create a key and print it, alone, on the last line (it is stored hashed)."""
+    upgrade(get_engine())
+    try:
+        with session_scope() as session:
+            issued = team.create_key(session=session, kind=kind, name=name)
+    except ClientelaError as error:
+        _fail(error)
+    typer.echo(f"created {issued.kind} key #{issued.id} ({issued.name}); it is shown only once:")
+    typer.echo(issued.key)
+
+
+@users_app.command("create")
+def users_create(email: Annotated[str, typer.Option()],
+                 password: Annotated[str, typer.Option()],
+                 role: Annotated[str, typer.Option()] = "owner") -> None:
+    """Create a dashboard user."""
+    upgrade(get_engine())
+    try:
+        with session_scope() as session:
+            user = team.create_user(session=session, email=email, password=password, role=role)
+    except ClientelaError as error:
+        _fail(error)
+    typer.echo(f"created {user.role} {user.email}")
+
+
+@app.command()
+def demo(visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 3000,
+         seed: Annotated[int, typer.Option(help="Random seed.")] = 7) -> None:
+    """Load a small demo through the ingestion path; running it again adds nothing."""
+    from clientela.cli.demo import load_demo
+
+    upgrade(get_engine())
+    load_demo(engine=get_engine(), settings=get_settings(), visitors=visitors, seed=seed)

@@ -1,0 +1,1 @@
+"""Customer profiles: identities, traits, tags, consent, aggregates, merges."""

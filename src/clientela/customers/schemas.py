@@ -1,0 +1,141 @@
+"""The API's view of a customer, and the changes it accepts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConsentState = Literal["subscribed", "unsubscribed", "unknown"]
+
+
+class IdentityOut(BaseModel):
+    kind: str
+    value: str
+
+
+class ConsentOut(BaseModel):
+    email_marketing: ConsentState
+    email_marketing_source: str | None
+    email_marketing_at: datetime | None
+
+
+class AggregatesOut(BaseModel):
+    events: dict[str, int]
+    events_total: int
+    orders_count: int
+    revenue_total: float = Field(description="In the store currency, exact to the cent.")
+    average_order_value: float | None
+    first_order_at: datetime | None
+    last_order_at: datetime | None
+
+
+class CustomerOut(BaseModel):
+    id: int
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    gender: str | None
+    birthday: date | None
+    locale: str | None
+    city: str | None
+    region: str | None
+    country: str | None
+    created_at: datetime
+    first_seen_at: datetime
+    last_seen_at: datetime
+    identities: list[IdentityOut]
+    traits: dict[str, Any]
+    tags: list[str]
+    consent: ConsentOut
+    aggregates: AggregatesOut
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None
+    total: int | None = None
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email_marketing: ConsentState
+    source: str = Field("api", max_length=100)
+
+
+class ProfileIn(BaseModel):
+    """Profile fields; each maps onto a Segment reserved trait."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: str | None = Field(None, max_length=320)
+    phone: str | None = Field(None, max_length=40)
+    first_name: str | None = Field(None, max_length=200)
+    last_name: str | None = Field(None, max_length=200)
+    gender: str | None = Field(None, max_length=32)
+    birthday: date | None = None
+    locale: str | None = Field(None, max_length=35)
+    city: str | None = Field(None, max_length=200)
+    region: str | None = Field(None, max_length=200)
+    country: str | None = Field(None, max_length=100)
+    traits: dict[str, Any] | None = None
+    consent: ConsentIn | None = None
+
+
+class CustomerIn(ProfileIn):
+    """Create, or update the customer already known by this user id or e-mail."""
+
+    user_id: str | None = Field(None, min_length=1, max_length=255)
+    tags: list[str] = Field(default_factory=list, max_length=100)
+
+
+class TagsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: list[str] = Field(min_length=1, max_length=100)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: int = Field(description="The other customer; the older of the two survives.")
+    reason: str = Field("manual merge", min_length=1, max_length=200)
+
+
+class MergeOut(BaseModel):
+    id: int
+    kept_id: int
+    dropped_id: int
+    reason: str
+    created_at: datetime
+    undone_at: datetime | None
+
+
+class ConflictOut(BaseModel):
+    id: int
+    customer_id: int
+    other_customer_id: int
+    kind: str
+    value: str
+    reason: str
+    created_at: datetime
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    event: str | None
+    message_id: str
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    received_at: datetime
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    context: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None

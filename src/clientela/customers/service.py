@@ -1,0 +1,258 @@
+"""Every change to a customer's own rows: creation, identities, traits, tags, consent, activity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from clientela.core.clock import utcnow
+from clientela.core.errors import InvalidInput, NotFound
+from clientela.customers.models import (
+    CONSENT_STATES,
+    Customer,
+    CustomerTag,
+    Identity,
+    TraitChange,
+)
+from clientela.customers.traits import TraitUpdate, apply_traits, profile_columns
+
+MAX_TAG = 100
+COUNT_COLUMNS = {kind: f"{kind}_count" for kind in
+                 ("identify", "track", "page", "screen", "group", "alias")}
+
+
+@dataclass(slots=True)
+class Activity:
+    """What a run of events adds to one customer's aggregates."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    orders: int = 0
+    revenue_cents: int = 0
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+
+    def add(self, kind: str, at: datetime) -> None:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        if self.first_seen_at is None or at < self.first_seen_at:
+            self.first_seen_at = at
+        if self.last_seen_at is None or at > self.last_seen_at:
+            self.last_seen_at = at
+
+    def add_order(self, at: datetime, cents: int) -> None:
+        self.orders += 1
+        self.add_revenue(cents)
+        if self.first_order_at is None or at < self.first_order_at:
+            self.first_order_at = at
+        if self.last_order_at is None or at > self.last_order_at:
+            self.last_order_at = at
+
+    def add_revenue(self, cents: int) -> None:
+        self.revenue_cents += cents
+
+
+def get_customer(*, session: Session, customer_id: int) -> Customer:
+    """The live customer with this id; a merged-away id names its survivor in the error."""
+    # populate_existing: bulk updates earlier in this transaction bypass the identity map.
+    customer = session.get(Customer, customer_id, populate_existing=True)
+    if customer is None:
+        raise NotFound(f"customer {customer_id}: no such customer", code="customer_not_found")
+    if customer.merged_into_id is not None:
+        survivor = surviving_id(session=session, customer_id=customer_id)
+        raise NotFound(f"customer {customer_id}: merged into customer {survivor}",
+                       code="customer_merged")
+    return customer
+
+
+def surviving_id(*, session: Session, customer_id: int) -> int:
+    """The live customer that `customer_id` was (perhaps transitively) merged into."""
+    current: int | None = customer_id
+    seen: set[int] = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        parent = session.scalar(select(Customer.merged_into_id).where(Customer.id == current))
+        if parent is None:
+            return current
+        current = parent
+    return customer_id
+
+
+def create_customer(*, session: Session, seen_at: datetime) -> int:
+    """A new empty customer first seen at `seen_at`; returns its id."""
+    return int(session.execute(
+        insert(Customer).returning(Customer.id),
+        [{"created_at": utcnow(), "first_seen_at": seen_at, "last_seen_at": seen_at,
+          "traits": {}, "trait_times": {}, "email_marketing": "unknown"}],
+    ).scalar_one())
+
+
+def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str]]) -> None:
+    """Attach (customer id, kind, value) identities; each value must be free."""
+    now = utcnow()
+    rows = [{"customer_id": cid, "kind": kind, "value": value, "created_at": now}
+            for cid, kind, value in identities]
+    if rows:
+        session.execute(insert(Identity), rows)
+
+
+def identities_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+    """Each customer's identities as (kind, value) pairs."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    rows = session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
+                           .where(Identity.customer_id.in_(list(customer_ids)))
+                           .order_by(Identity.id))
+    for cid, kind, value in rows:
+        found.setdefault(cid, []).append((kind, value))
+    return found
+
+
+def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
+    """Add counts, seen times, orders and revenue to each customer, atomically in SQL."""
+    table = Customer.__table__
+    for kind, column in COUNT_COLUMNS.items():
+        rows = [{"cid": cid, "n": act.counts[kind]} for cid, act in activity.items()
+                if act.counts.get(kind)]
+        if rows:
+            session.execute(update(table).where(table.c.id == bindparam("cid"))
+                            .values({column: table.c[column] + bindparam("n")}), rows)
+    _record_seen(session, activity)
+    _record_orders(session, activity)
+
+
+def _earliest(column: Any, param: str) -> Any:
+    return case((column.is_(None), bindparam(param)), (column > bindparam(param),
+                bindparam(param)), else_=column)
+
+
+def _latest(column: Any, param: str) -> Any:
+    return case((column.is_(None), bindparam(param)), (column < bindparam(param),
+                bindparam(param)), else_=column)
+
+
+def _record_seen(session: Session, activity: dict[int, Activity]) -> None:
+    table = Customer.__table__
+    rows = [{"cid": cid, "first": act.first_seen_at, "last": act.last_seen_at}
+            for cid, act in activity.items() if act.last_seen_at is not None]
+    if rows:
+        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
+            first_seen_at=_earliest(table.c.first_seen_at, "first"),
+            last_seen_at=_latest(table.c.last_seen_at, "last"),
+        ), rows)
+
+
+def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
+    table = Customer.__table__
+    rows = [{"cid": cid, "orders": act.orders, "cents": act.revenue_cents,
+             "first": act.first_order_at, "last": act.last_order_at}
+            for cid, act in activity.items() if act.orders and act.first_order_at]
+    if rows:
+        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
+            orders_count=table.c.orders_count + bindparam("orders"),
+            revenue_cents=table.c.revenue_cents + bindparam("cents"),
+            first_order_at=_earliest(table.c.first_order_at, "first"),
+            last_order_at=_latest(table.c.last_order_at, "last"),
+        ), rows)
+    refunds = [{"cid": cid, "cents": act.revenue_cents} for cid, act in activity.items()
+               if not act.orders and act.revenue_cents]
+    if refunds:
+        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
+            revenue_cents=table.c.revenue_cents + bindparam("cents")), refunds)
+
+
+def set_aggregates(*, session: Session, customer_id: int, values: dict[str, Any]) -> None:
+    """Overwrite a customer's aggregates with values recomputed from its events."""
+    session.execute(update(Customer).where(Customer.id == customer_id).values(**values))
+
+
+def apply_trait_observations(
+    *, session: Session, observations: dict[int, list[tuple[dict[str, Any], datetime]]],
+    source: str, default_region: str,
+) -> None:
+    """Fold observed traits into each customer (newest per key wins) and keep the history."""
+    if not observations:
+        return
+    customers = session.execute(select(Customer.id, Customer.traits, Customer.trait_times)
+                                .where(Customer.id.in_(list(observations))))
+    history: list[dict[str, Any]] = []
+    for cid, traits, times in customers:
+        traits, times = traits or {}, times or {}
+        for incoming, observed_at in sorted(observations[cid], key=lambda item: item[1]):
+            traits, times, updates = apply_traits(traits, times, incoming, observed_at)
+            history += _history_rows(cid, updates, observed_at, source)
+        write_traits(session=session, customer_id=cid, traits=traits, times=times,
+                     default_region=default_region)
+    if history:
+        session.execute(insert(TraitChange), history)
+
+
+def _history_rows(cid: int, updates: list[TraitUpdate], at: datetime, source: str
+                  ) -> list[dict[str, Any]]:
+    return [{"customer_id": cid, "key": u.key, "old_value": u.old_value, "value": u.value,
+             "observed_at": at, "source": source} for u in updates]
+
+
+def record_trait_history(*, session: Session, customer_id: int, updates: list[TraitUpdate],
+                         at: datetime, source: str) -> list[int]:
+    """Insert history rows for `updates`; returns their ids."""
+    rows = _history_rows(customer_id, updates, at, source)
+    if not rows:
+        return []
+    return list(session.scalars(insert(TraitChange).returning(TraitChange.id), rows))
+
+
+def write_traits(*, session: Session, customer_id: int, traits: dict[str, Any],
+                 times: dict[str, str], default_region: str) -> None:
+    """Store traits and the profile columns read from them."""
+    session.execute(update(Customer).where(Customer.id == customer_id).values(
+        traits=traits, trait_times=times, **profile_columns(traits, default_region=default_region)
+    ))
+
+
+def normalize_tag(tag: str) -> str:
+    value = tag.strip()
+    if not value or len(value) > MAX_TAG:
+        raise InvalidInput(f"tags: each tag must be 1 to {MAX_TAG} characters", code="invalid_tag")
+    return value
+
+
+def add_tags(*, session: Session, customer_id: int, tags: Iterable[str]) -> list[str]:
+    """Give the customer these tags (existing ones stay); returns all its tags."""
+    get_customer(session=session, customer_id=customer_id)
+    wanted = {normalize_tag(tag) for tag in tags}
+    have = set(tags_of(session=session, customer_id=customer_id))
+    now = utcnow()
+    rows = [{"customer_id": customer_id, "tag": tag, "created_at": now}
+            for tag in sorted(wanted - have)]
+    if rows:
+        session.execute(insert(CustomerTag), rows)
+    return sorted(have | wanted)
+
+
+def remove_tag(*, session: Session, customer_id: int, tag: str) -> list[str]:
+    """Take a tag off the customer; returns the tags left."""
+    get_customer(session=session, customer_id=customer_id)
+    session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id,
+                                              CustomerTag.tag == tag))
+    return tags_of(session=session, customer_id=customer_id)
+
+
+def tags_of(*, session: Session, customer_id: int) -> list[str]:
+    return list(session.scalars(select(CustomerTag.tag).where(
+        CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)))
+
+
+def set_email_consent(*, session: Session, customer_id: int, state: str, source: str,
+                      at: datetime | None = None) -> None:
+    """Record the customer's e-mail marketing consent, where it came from and when."""
+    if state not in CONSENT_STATES:
+        raise InvalidInput(f"consent.email_marketing: must be one of {', '.join(CONSENT_STATES)}",
+                           code="invalid_consent")
+    session.execute(update(Customer).where(Customer.id == customer_id).values(
+        email_marketing=state, email_marketing_source=source[:100],
+        email_marketing_at=at or utcnow()))

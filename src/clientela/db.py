@@ -1,0 +1,101 @@
+"""Engines, sessions, the declarative base and its naming conventions, SQLite pragmas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from clientela.config import Settings, get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+WRITE_OPTION = "clientela_writes"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN open the transaction, so pragmas are not inside one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A writer takes the lock up front (IMMEDIATE): a deferred transaction that reads and
+    # then writes fails at once if another writer committed in between. Readers stay
+    # deferred so WAL lets them run beside the writer.
+    writes = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+def build_engine(settings: Settings) -> Engine:
+    """An engine for the configured database with the house pragmas and timeouts."""
+    url = make_url(settings.sqlalchemy_url)
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas(settings.db_busy_timeout_ms))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    options = f"-c lock_timeout={settings.db_busy_timeout_ms}"
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, connect_args={"options": options}
+    )
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The process-wide engine for the current settings."""
+    return build_engine(get_settings())
+
+
+@lru_cache(maxsize=8)
+def session_factory(engine: Engine, *, writes: bool = True) -> sessionmaker[Session]:
+    """Sessions on `engine`; writing ones take SQLite's write lock when they begin."""
+    bound = engine.execution_options(**{WRITE_OPTION: True}) if writes else engine
+    return sessionmaker(bind=bound, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None, *, writes: bool = True) -> Iterator[Session]:
+    """A session that commits when the block ends cleanly and rolls back otherwise."""
+    session = session_factory(engine or get_engine(), writes=writes)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def ping(engine: Engine) -> None:
+    """Raise if the database does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))

@@ -1,0 +1,1 @@
+"""The shop's team: dashboard users, roles and API keys."""

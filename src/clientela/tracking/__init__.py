@@ -1,0 +1,1 @@
+"""Segment-compatible events: validation, identity resolution and the event store."""

@@ -1,0 +1,182 @@
+"""Identity resolution: which customer each incoming call belongs to, merging as it learns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clientela.core.clock import utcnow
+from clientela.customers import service as customers
+from clientela.customers.models import Identity, IdentityConflict
+from clientela.customers.normalize import normalize_email, normalize_phone
+from clientela.tracking.merging import merge_customers
+from clientela.tracking.schemas import IncomingEvent
+
+_CHUNK = 500
+Key = tuple[str, str]
+
+
+def event_identities(event: IncomingEvent, *, default_region: str) -> list[Key]:
+    """The (kind, value) identities a call names, strongest first."""
+    keys: list[Key] = []
+    if event.user_id:
+        keys.append(("user_id", event.user_id))
+    if event.anonymous_id:
+        keys.append(("anonymous_id", event.anonymous_id))
+    if event.type == "identify":
+        email = normalize_email(event.traits.get("email"))
+        if email:
+            keys.append(("email", email))
+        phone = normalize_phone(event.traits.get("phone"), default_region=default_region)
+        if phone:
+            keys.append(("phone", phone))
+    return keys
+
+
+class IdentityResolver:
+    """The identity map for one write, kept in step with the customers created and merged."""
+
+    def __init__(self, *, session: Session, default_region: str) -> None:
+        self.session = session
+        self.default_region = default_region
+        self.owner: dict[Key, int] = {}
+        self.user_ids: dict[int, set[str]] = {}
+        self.redirect: dict[int, int] = {}
+        self.pending: list[tuple[int, str, str]] = []
+        self.conflicts: set[tuple[int, int, str, str]] = set()
+
+    def prefetch(self, events: Iterable[IncomingEvent]) -> None:
+        """Load, in a few queries, the owners of every identity these calls name."""
+        values: set[str] = set()
+        for event in events:
+            values.update(value for _kind, value in
+                          event_identities(event, default_region=self.default_region))
+            if event.previous_id:
+                values.add(event.previous_id)
+        ordered = sorted(values)
+        for start in range(0, len(ordered), _CHUNK):
+            rows = self.session.execute(select(Identity.kind, Identity.value, Identity.customer_id)
+                                        .where(Identity.value.in_(ordered[start:start + _CHUNK])))
+            for kind, value, cid in rows:
+                self.owner[(kind, value)] = cid
+        self._load_user_ids(set(self.owner.values()))
+
+    def _load_user_ids(self, customer_ids: set[int]) -> None:
+        missing = sorted(customer_ids - self.user_ids.keys())
+        for cid in missing:
+            self.user_ids[cid] = set()
+        for start in range(0, len(missing), _CHUNK):
+            rows = self.session.execute(select(Identity.customer_id, Identity.value).where(
+                Identity.kind == "user_id", Identity.customer_id.in_(missing[start:start + _CHUNK])))
+            for cid, value in rows:
+                self.user_ids[cid].add(value)
+
+    def final(self, customer_id: int) -> int:
+        """The live customer `customer_id` became after the merges of this write."""
+        while customer_id in self.redirect:
+            customer_id = self.redirect[customer_id]
+        return customer_id
+
+    def _find(self, key: Key) -> int | None:
+        cid = self.owner.get(key)
+        return None if cid is None else self.final(cid)
+
+    def _attach(self, customer_id: int, key: Key) -> None:
+        if key in self.owner:
+            return
+        self.owner[key] = customer_id
+        self.pending.append((customer_id, key[0], key[1]))
+        if key[0] == "user_id":
+            self.user_ids.setdefault(customer_id, set()).add(key[1])
+
+    def _create(self, event: IncomingEvent) -> int:
+        cid = customers.create_customer(session=self.session, seen_at=event.timestamp)
+        self.user_ids[cid] = set()
+        return cid
+
+    def flush_identities(self) -> None:
+        """Write the identities learned so far."""
+        rows = [(self.final(cid), kind, value) for cid, kind, value in self.pending]
+        self.pending = []
+        customers.add_identities(session=self.session, identities=rows)
+
+    def resolve(self, event: IncomingEvent) -> int:
+        """The customer this call belongs to, creating, linking or merging as it says."""
+        if event.type == "alias":
+            return self._resolve_alias(event)
+        keys = event_identities(event, default_region=self.default_region)
+        owner = self._primary(event)
+        for key in keys[1:] if event.user_id else keys:
+            owner = self._link(owner, key, reason=f"{event.type} named {key[0]}")
+        return owner
+
+    def _primary(self, event: IncomingEvent) -> int:
+        if not event.user_id:
+            assert event.anonymous_id is not None
+            return self._find(("anonymous_id", event.anonymous_id)) or self._create(event)
+        user_key = ("user_id", event.user_id)
+        owner = self._find(user_key)
+        if owner is None:
+            anonymous = self._find(("anonymous_id", event.anonymous_id or ""))
+            owner = anonymous if anonymous and not self.user_ids[anonymous] else None
+            owner = owner or self._create(event)
+            self._attach(owner, user_key)
+        return owner
+
+    def _link(self, owner: int, key: Key, *, reason: str) -> int:
+        other = self._find(key)
+        if other is None:
+            self._attach(owner, key)
+            return owner
+        return self._join(owner, other, key, reason=reason)
+
+    def _resolve_alias(self, event: IncomingEvent) -> int:
+        assert event.previous_id is not None
+        previous = (self._find(("user_id", event.previous_id))
+                    or self._find(("anonymous_id", event.previous_id)))
+        if event.user_id is None:
+            owner = previous or self._create(event)
+            self._attach(owner, ("anonymous_id", event.anonymous_id or event.previous_id))
+            return owner
+        owner = self._find(("user_id", event.user_id))
+        if owner is None:
+            owner = previous or self._create(event)
+            self._attach(owner, ("user_id", event.user_id))
+        if previous is None:
+            self._attach(owner, ("anonymous_id", event.previous_id))
+            return owner
+        return self._join(owner, previous, ("user_id", event.previous_id), reason="alias")
+
+    def _join(self, owner: int, other: int, key: Key, *, reason: str) -> int:
+        """One customer from two, unless both carry user ids: then record the conflict."""
+        if owner == other:
+            return owner
+        if self.user_ids.get(owner) and self.user_ids.get(other):
+            self._record_conflict(owner, other, key, reason)
+            return owner
+        self.flush_identities()
+        merge = merge_customers(session=self.session, first=owner, second=other,
+                                reason=reason, default_region=self.default_region)
+        keep, drop = merge.kept_id, merge.dropped_id
+        self.redirect[drop] = keep
+        self.user_ids[keep] = self.user_ids.get(keep, set()) | self.user_ids.pop(drop, set())
+        for known, cid in self.owner.items():
+            if cid == drop:
+                self.owner[known] = keep
+        return keep
+
+    def _record_conflict(self, owner: int, other: int, key: Key, reason: str) -> None:
+        marker = (owner, other, key[0], key[1])
+        if marker in self.conflicts:
+            return
+        self.conflicts.add(marker)
+        exists = self.session.scalar(select(IdentityConflict.id).where(
+            IdentityConflict.customer_id == owner, IdentityConflict.other_customer_id == other,
+            IdentityConflict.kind == key[0], IdentityConflict.value == key[1]))
+        if exists is None:
+            self.session.add(IdentityConflict(
+                customer_id=owner, other_customer_id=other, kind=key[0], value=key[1],
+                reason=f"{reason}: both customers have their own user id", created_at=utcnow()))
+            self.session.flush()
+

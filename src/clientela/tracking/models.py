@@ -1,0 +1,42 @@
+"""The event store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clientela.core.types import BigId, JSONType, UTCDateTime
+from clientela.db import Base
+
+
+class Event(Base):
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("source_id", "message_id"),
+        Index("ix_events_customer_time", "customer_id", "timestamp"),
+        Index("ix_events_origin", "origin_customer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
+    message_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # The customer the event was first resolved to; a split of a merge moves it back there.
+    origin_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    type: Mapped[str] = mapped_column(String(8))
+    event: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    anonymous_id: Mapped[str | None] = mapped_column(String(255))
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
+    original_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    context: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The rest of the call as sent: traits, groupId, previousId, name, category, integrations.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # Signed revenue in minor units for order events (refunds negative), else NULL.
+    revenue_cents: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,1 @@
+"""The dashboard: server-rendered Jinja2 pages with HTMX."""

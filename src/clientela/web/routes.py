@@ -1,0 +1,109 @@
+"""Dashboard pages: sign in, customers list with search, customer profile with timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
+
+from clientela.api.deps import ReadSessionDep, SessionDep
+from clientela.config import Settings
+from clientela.core.errors import NotFound
+from clientela.customers import queries as customer_queries
+from clientela.customers import service as customers
+from clientela.team import service as team
+from clientela.tracking import queries as event_queries
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 50
+TIMELINE_SIZE = 100
+
+
+class SignInRequired(Exception):
+    """Raised by pages when nobody is signed in; answered with a redirect to /login."""
+
+
+def signed_in_user(request: Request) -> str:
+    email = request.session.get("user")
+    if not email:
+        raise SignInRequired
+    return str(email)
+
+
+UserDep = Annotated[str, Depends(signed_in_user)]
+
+
+def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status)
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(_user: UserDep) -> Response:
+    return RedirectResponse("/customers", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return _page(request, "login.html", error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, session: SessionDep, email: Annotated[str, Form()] = "",
+          password: Annotated[str, Form()] = "") -> Response:
+    user = team.authenticate(session=session, email=email, password=password)
+    if user is None:
+        return _page(request, "login.html", status=401, error="Wrong e-mail or password.")
+    session.commit()
+    request.session["user"] = user.email
+    request.session["role"] = user.role
+    return RedirectResponse("/customers", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/customers", response_class=HTMLResponse)
+def customers_page(request: Request, session: ReadSessionDep, user: UserDep,
+                   q: str = "") -> HTMLResponse:
+    filters = customer_queries.CustomerFilter(q=q.strip() or None)
+    rows, _ = customer_queries.list_customers(session=session, filters=filters,
+                                              sort="-last_seen_at", limit=PAGE_SIZE, after=None)
+    total = customer_queries.count_customers(session=session, filters=filters)
+    name = "_customer_rows.html" if request.headers.get("hx-request") else "customers.html"
+    return _page(request, name, user=user, customers=rows, q=q, total=total)
+
+
+@router.get("/customers/{customer_id}", response_class=HTMLResponse)
+def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
+                  user: UserDep) -> HTMLResponse:
+    try:
+        customer = customers.get_customer(session=session, customer_id=customer_id)
+    except NotFound as error:
+        return _page(request, "not_found.html", status=404, user=user, message=error.message)
+    profile = customer_queries.profiles(session=session, customers=[customer])[0]
+    events = event_queries.customer_events(session=session, customer_id=customer_id,
+                                           limit=TIMELINE_SIZE, before=None)
+    return _page(request, "customer.html", user=user, customer=profile, events=events)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount the dashboard, its static files and its session cookie on `app`."""
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
+                       session_cookie="clientela_session", same_site="lax",
+                       https_only=settings.env == "production", max_age=14 * 24 * 3600)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(router)
+
+    @app.exception_handler(SignInRequired)
+    async def _to_login(_request: Request, _error: Exception) -> Response:
+        return RedirectResponse("/login", status_code=303)
