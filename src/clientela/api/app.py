@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from clientela.api.responses import FastJSONResponse
 from sqlalchemy import Engine
 
 from clientela import __version__
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             writer.stop()
 
     app = FastAPI(title="Clientela", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse)
+                  default_response_class=FastJSONResponse)
     app.state.settings = settings
     app.state.engine = engine
     app.state.ingest_writer = writer

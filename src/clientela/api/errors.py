@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from clientela.api.responses import FastJSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
@@ -17,9 +17,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = "5"
 
 
-def error_response(status: int, code: str, message: str) -> ORJSONResponse:
+def error_response(status: int, code: str, message: str) -> FastJSONResponse:
     headers = {"Retry-After": RETRY_AFTER_SECONDS} if status in (429, 503) else None
-    return ORJSONResponse({"code": code, "message": message}, status_code=status,
+    return FastJSONResponse({"code": code, "message": message}, status_code=status,
                           headers=headers)
 
 
@@ -28,26 +28,26 @@ def _field(location: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def _domain(_request: Request, error: Exception) -> ORJSONResponse:
+async def _domain(_request: Request, error: Exception) -> FastJSONResponse:
     assert isinstance(error, ClientelaError)
     return error_response(error.status, error.code, error.message)
 
 
-async def _validation(_request: Request, error: Exception) -> ORJSONResponse:
+async def _validation(_request: Request, error: Exception) -> FastJSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
     message = f"{_field(tuple(first.get('loc', ())))}: {first.get('msg', 'is invalid')}"
     return error_response(422, "invalid", message)
 
 
-async def _http(_request: Request, error: Exception) -> ORJSONResponse:
+async def _http(_request: Request, error: Exception) -> FastJSONResponse:
     assert isinstance(error, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
     return error_response(error.status_code, codes.get(error.status_code, "http_error"),
                           str(error.detail))
 
 
-async def _storage(_request: Request, error: Exception) -> ORJSONResponse:
+async def _storage(_request: Request, error: Exception) -> FastJSONResponse:
     log.warning("storage failure: %s", error)
     return error_response(503, "storage_unavailable", "the database is unavailable; retry later")
 

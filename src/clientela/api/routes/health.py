@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from clientela.api.responses import FastJSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from clientela.api.errors import error_response
@@ -13,10 +13,10 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health")
-def health(request: Request) -> ORJSONResponse:
+def health(request: Request) -> FastJSONResponse:
     """`{"status": "ok"}` when the database answers, else 503."""
     try:
         ping(request.app.state.engine)
     except SQLAlchemyError:
         return error_response(503, "storage_unavailable", "the database does not answer")
-    return ORJSONResponse({"status": "ok"})
+    return FastJSONResponse({"status": "ok"})

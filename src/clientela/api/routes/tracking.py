@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.responses import ORJSONResponse
+from clientela.api.responses import FastJSONResponse
 
 from clientela.api.deps import KeyCache, basic_user
 from clientela.api.ingest_writer import IngestWriter
@@ -80,18 +80,18 @@ def _writer(request: Request) -> IngestWriter:
     return writer
 
 
-async def _single(request: Request, kind: str) -> ORJSONResponse:
+async def _single(request: Request, kind: str) -> FastJSONResponse:
     received_at = utcnow()
     body = _json(await _read_body(request, MAX_EVENT_BYTES))
     source_id = _source(request, body)
     event = parse_event(body, kind=kind, received_at=received_at, check_size=False)
     await _writer(request).submit(source_id, [event])
-    return ORJSONResponse({"success": True})
+    return FastJSONResponse({"success": True})
 
 
 @router.post("/v1/batch", openapi_extra=_BODY_DOC)
 @router.post("/v1/import", openapi_extra=_BODY_DOC, include_in_schema=False)
-async def batch(request: Request) -> ORJSONResponse:
+async def batch(request: Request) -> FastJSONResponse:
     """Many calls at once; invalid ones are listed in `rejected`, the others stored."""
     received_at = utcnow()
     raw = await _read_body(request, MAX_BATCH_BYTES)
@@ -100,14 +100,14 @@ async def batch(request: Request) -> ORJSONResponse:
     accepted, rejected = parse_batch(body, received_at=received_at, body_bytes=len(raw))
     if accepted:
         await _writer(request).submit(source_id, [event for _index, event in accepted])
-    return ORJSONResponse({
+    return FastJSONResponse({
         "success": True,
         "rejected": [{"index": r.index, "code": r.code, "message": r.message} for r in rejected],
     })
 
 
 def _route(kind: str) -> None:
-    async def endpoint(request: Request) -> ORJSONResponse:
+    async def endpoint(request: Request) -> FastJSONResponse:
         return await _single(request, kind)
 
     endpoint.__name__ = kind
