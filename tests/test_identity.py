@@ -94,8 +94,8 @@ def test_customers_with_different_user_ids_are_never_merged(client, write_key, a
     assert _identities(alice) == {("user_id", "alice"), ("email", "shared@example.com")}
     assert _identities(bob) == {("user_id", "bob"), ("anonymous_id", "family-tablet")}
     with session_scope(engine, writes=False) as session:
-        conflicts = [(c.customer_id, c.other_customer_id, c.kind, c.value)
-                     for c in session.scalars(select(IdentityConflict).order_by(IdentityConflict.id))]
+        rows = session.scalars(select(IdentityConflict).order_by(IdentityConflict.id))
+        conflicts = [(c.customer_id, c.other_customer_id, c.kind, c.value) for c in rows]
     assert conflicts == [(bob["id"], alice["id"], "email", "shared@example.com"),
                          (alice["id"], bob["id"], "anonymous_id", "family-tablet")]
     listed = api.get(f"/api/v1/customers/{alice['id']}/conflicts").json()

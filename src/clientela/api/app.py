@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from clientela.api.responses import FastJSONResponse
 from sqlalchemy import Engine
 
 from clientela import __version__
 from clientela.api import errors
 from clientela.api.deps import KeyCache
 from clientela.api.ingest_writer import IngestWriter
+from clientela.api.responses import FastJSONResponse
 from clientela.api.routes import customers, health, tracking
 from clientela.config import Settings, get_settings
 from clientela.db import build_engine

@@ -6,11 +6,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from clientela.api.responses import FastJSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from clientela.api.responses import FastJSONResponse
 from clientela.core.errors import ClientelaError
 
 log = logging.getLogger(__name__)

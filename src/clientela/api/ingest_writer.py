@@ -81,7 +81,8 @@ class IngestWriter:
                 self._wake.wait()
             if not self._jobs:
                 return None
-            group, size = [], 0
+            group: list[_Job] = []
+            size = 0
             while self._jobs and (not group or size + len(self._jobs[0].events)
                                   <= self.group_events):
                 job = self._jobs.popleft()

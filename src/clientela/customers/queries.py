@@ -46,7 +46,7 @@ class CustomerFilter:
     country: str | None = None
 
 
-def _filtered(filters: CustomerFilter) -> Select[tuple[Customer]]:
+def _filtered(filters: CustomerFilter) -> Select[Any]:
     query = select(Customer).where(Customer.merged_into_id.is_(None))
     if filters.email:
         query = query.where(Customer.id.in_(select(Identity.customer_id).where(
@@ -94,7 +94,7 @@ def list_customers(*, session: Session, filters: CustomerFilter, sort: str, limi
     if after is not None:
         query = query.where(_after(column, descending, _cursor_value(name, after)))
     order = (column.desc(), Customer.id.desc()) if descending else (column.asc(), Customer.id)
-    rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
+    rows: list[Customer] = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
@@ -150,7 +150,7 @@ def _profile(c: Customer, identities: list[IdentityOut], tags: list[str]) -> Cus
         gender=c.gender, birthday=c.birthday, locale=c.locale, city=c.city, region=c.region,
         country=c.country, created_at=c.created_at, first_seen_at=c.first_seen_at,
         last_seen_at=c.last_seen_at, identities=identities, traits=c.traits or {}, tags=tags,
-        consent=ConsentOut(email_marketing=c.email_marketing,  # type: ignore[arg-type]
+        consent=ConsentOut(email_marketing=c.email_marketing,
                            email_marketing_source=c.email_marketing_source,
                            email_marketing_at=c.email_marketing_at),
         aggregates=aggregates(c),

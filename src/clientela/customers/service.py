@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
@@ -22,6 +22,7 @@ from clientela.customers.models import (
 from clientela.customers.traits import TraitUpdate, apply_traits, profile_columns
 
 MAX_TAG = 100
+CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
 COUNT_COLUMNS = {kind: f"{kind}_count" for kind in
                  ("identify", "track", "page", "screen", "group", "alias")}
 
@@ -101,7 +102,8 @@ def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str
         session.execute(insert(Identity), rows)
 
 
-def identities_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int, list[tuple[str, str]]]:
+def identities_of(*, session: Session, customer_ids: Iterable[int]
+                  ) -> dict[int, list[tuple[str, str]]]:
     """Each customer's identities as (kind, value) pairs."""
     found: dict[int, list[tuple[str, str]]] = {}
     rows = session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
@@ -114,7 +116,7 @@ def identities_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int,
 
 def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
     """Add counts, seen times, orders and revenue to each customer, atomically in SQL."""
-    table = Customer.__table__
+    table = CUSTOMERS
     for kind, column in COUNT_COLUMNS.items():
         rows = [{"cid": cid, "n": act.counts[kind]} for cid, act in activity.items()
                 if act.counts.get(kind)]
@@ -136,7 +138,7 @@ def _latest(column: Any, param: str) -> Any:
 
 
 def _record_seen(session: Session, activity: dict[int, Activity]) -> None:
-    table = Customer.__table__
+    table = CUSTOMERS
     rows = [{"cid": cid, "first": act.first_seen_at, "last": act.last_seen_at}
             for cid, act in activity.items() if act.last_seen_at is not None]
     if rows:
@@ -147,7 +149,7 @@ def _record_seen(session: Session, activity: dict[int, Activity]) -> None:
 
 
 def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
-    table = Customer.__table__
+    table = CUSTOMERS
     rows = [{"cid": cid, "orders": act.orders, "cents": act.revenue_cents,
              "first": act.first_order_at, "last": act.last_order_at}
             for cid, act in activity.items() if act.orders and act.first_order_at]

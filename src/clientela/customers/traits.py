@@ -81,7 +81,8 @@ def _names(traits: dict[str, Any]) -> tuple[str | None, str | None]:
 
 def profile_columns(traits: dict[str, Any], *, default_region: str) -> dict[str, Any]:
     """The profile columns read from Segment's reserved traits."""
-    address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
+    given = traits.get("address")
+    address: dict[str, Any] = given if isinstance(given, dict) else {}
     first, last = _names(traits)
     return {
         "email": normalize_email(traits.get("email")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -67,8 +68,9 @@ class IdentityResolver:
         for cid in missing:
             self.user_ids[cid] = set()
         for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start:start + _CHUNK]
             rows = self.session.execute(select(Identity.customer_id, Identity.value).where(
-                Identity.kind == "user_id", Identity.customer_id.in_(missing[start:start + _CHUNK])))
+                Identity.kind == "user_id", Identity.customer_id.in_(chunk)))
             for cid, value in rows:
                 self.user_ids[cid].add(value)
 
@@ -139,9 +141,9 @@ class IdentityResolver:
             owner = previous or self._create(event)
             self._attach(owner, ("anonymous_id", event.anonymous_id or event.previous_id))
             return owner
-        owner = self._find(("user_id", event.user_id))
-        if owner is None:
-            owner = previous or self._create(event)
+        found = self._find(("user_id", event.user_id))
+        owner = found or previous or self._create(event)
+        if found is None:
             self._attach(owner, ("user_id", event.user_id))
         if previous is None:
             self._attach(owner, ("anonymous_id", event.previous_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
@@ -29,7 +29,7 @@ def merge_customers(*, session: Session, first: int, second: int, reason: str,
     session.execute(update(Identity).where(Identity.customer_id == drop.id)
                     .values(customer_id=keep.id))
     customers.add_tags(session=session, customer_id=keep.id, tags=snapshot["dropped_tags"])
-    session.execute(CustomerTag.__table__.delete().where(CustomerTag.customer_id == drop.id))
+    session.execute(delete(CustomerTag).where(CustomerTag.customer_id == drop.id))
     session.execute(update(TraitChange).where(TraitChange.customer_id == drop.id)
                     .values(customer_id=keep.id))
     snapshot["merged_trait_change_ids"] = _merge_traits(session, keep, drop, default_region)
@@ -156,7 +156,7 @@ def _restore_events(session: Session, record: CustomerMerge, absorbed: set[int])
 
 
 def _restore_tags(session: Session, record: CustomerMerge) -> None:
-    session.execute(CustomerTag.__table__.delete().where(
+    session.execute(delete(CustomerTag).where(
         CustomerTag.customer_id == record.kept_id,
         CustomerTag.tag.in_(record.snapshot["tags_added"])))
     now = utcnow()
@@ -169,7 +169,7 @@ def _restore_traits(session: Session, keep: Customer, drop: Customer, snap: dict
                     region: str) -> None:
     session.execute(update(TraitChange).where(TraitChange.id.in_(snap["trait_change_ids"]))
                     .values(customer_id=drop.id))
-    session.execute(TraitChange.__table__.delete().where(
+    session.execute(delete(TraitChange).where(
         TraitChange.id.in_(snap.get("merged_trait_change_ids", []))))
     customers.write_traits(session=session, customer_id=drop.id, traits=snap["dropped_traits"],
                            times=snap["dropped_trait_times"], default_region=region)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from clientela.api.responses import FastJSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from clientela.api.errors import error_response
+from clientela.api.responses import FastJSONResponse
 from clientela.db import ping
 
 router = APIRouter(tags=["health"])

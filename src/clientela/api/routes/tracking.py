@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from clientela.api.responses import FastJSONResponse
 
 from clientela.api.deps import KeyCache, basic_user
 from clientela.api.ingest_writer import IngestWriter
+from clientela.api.responses import FastJSONResponse
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, Unauthorized
 from clientela.tracking.schemas import (
