@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -69,9 +70,7 @@ def _calls(visitor: _Visitor, rng: random.Random) -> list[dict[str, Any]]:
     city, state = rng.choice(CITIES)
     ids["userId"] = visitor.user_id
     add("identify", traits={
-        "email": f"{first.lower()}.{last.lower()}{visitor.number}@example.com".replace("ã", "a")
-        .replace("á", "a").replace("ú", "u").replace("ô", "o").replace("ç", "c")
-        .replace("é", "e").replace("í", "i"),
+        "email": _ascii(f"{first}.{last}{visitor.number}@example.com".lower()),
         "firstName": first, "lastName": last, "phone": f"+55 11 9{rng.randint(1000, 9999)}-"
         f"{rng.randint(1000, 9999)}", "address": {"city": city, "state": state, "country": "BR"},
         "gender": rng.choice(["female", "male"]),
@@ -87,6 +86,11 @@ def _calls(visitor: _Visitor, rng: random.Random) -> list[dict[str, Any]]:
             "products": [{"product_id": sku, "name": name, "category": category,
                           "price": price, "quantity": quantity}]})
     return calls
+
+
+def _ascii(text: str) -> str:
+    """`text` without accents (João -> joao), as shops' e-mail addresses are."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
 
 
 def _source_id(engine: Engine) -> int:

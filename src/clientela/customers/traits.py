@@ -18,6 +18,11 @@ class TraitUpdate:
     value: Any
 
 
+def _same(old: Any, new: Any) -> bool:
+    """Equal and of the same JSON type: 10 and "10", or 1 and 1.0, are different values."""
+    return type(old) is type(new) and bool(old == new)
+
+
 def apply_traits(
     current: dict[str, Any], times: dict[str, str], incoming: dict[str, Any], observed_at: datetime
 ) -> tuple[dict[str, Any], dict[str, str], list[TraitUpdate]]:
@@ -31,7 +36,7 @@ def apply_traits(
         if key in new_times and new_times[key] > stamp:
             continue
         new_times[key] = stamp
-        if key not in traits or traits[key] != value or type(traits[key]) is not type(value):
+        if key not in traits or not _same(traits[key], value):
             updates.append(TraitUpdate(key=key, old_value=traits.get(key), value=value))
             traits[key] = value
     return traits, new_times, updates
@@ -47,7 +52,7 @@ def merge_traits(
         dropped_time = dropped[1].get(key, "")
         if key in traits and times.get(key, "") >= dropped_time:
             continue
-        if traits.get(key) != value or key not in traits:
+        if key not in traits or not _same(traits[key], value):
             updates.append(TraitUpdate(key=key, old_value=traits.get(key), value=value))
         traits[key] = value
         times[key] = dropped_time
