@@ -19,10 +19,17 @@ from clientela.customers.models import (
     Identity,
     TraitChange,
 )
-from clientela.customers.traits import TraitUpdate, apply_traits, profile_columns
+from clientela.customers.traits import (
+    PROFILE_COLUMNS,
+    TraitUpdate,
+    apply_traits,
+    profile_columns,
+)
 
 MAX_TAG = 100
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+IDENTITIES: Table = Identity.__table__  # type: ignore[assignment]
+TRAIT_CHANGES: Table = TraitChange.__table__  # type: ignore[assignment]
 COUNT_COLUMNS = {kind: f"{kind}_count" for kind in
                  ("identify", "track", "page", "screen", "group", "alias")}
 
@@ -87,7 +94,7 @@ def surviving_id(*, session: Session, customer_id: int) -> int:
 def create_customer(*, session: Session, seen_at: datetime) -> int:
     """A new empty customer first seen at `seen_at`; returns its id."""
     return int(session.execute(
-        insert(Customer).returning(Customer.id),
+        insert(CUSTOMERS).returning(CUSTOMERS.c.id),
         [{"created_at": utcnow(), "first_seen_at": seen_at, "last_seen_at": seen_at,
           "traits": {}, "trait_times": {}, "email_marketing": "unknown"}],
     ).scalar_one())
@@ -99,7 +106,7 @@ def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str
     rows = [{"customer_id": cid, "kind": kind, "value": value, "created_at": now}
             for cid, kind, value in identities]
     if rows:
-        session.execute(insert(Identity), rows)
+        session.execute(insert(IDENTITIES), rows)
 
 
 def identities_of(*, session: Session, customer_ids: Iterable[int]
@@ -179,18 +186,21 @@ def apply_trait_observations(
     """Fold observed traits into each customer (newest per key wins) and keep the history."""
     if not observations:
         return
-    customers = session.execute(select(Customer.id, Customer.traits, Customer.trait_times)
-                                .where(Customer.id.in_(list(observations))))
+    customers = session.execute(select(CUSTOMERS.c.id, CUSTOMERS.c.traits,
+                                       CUSTOMERS.c.trait_times)
+                                .where(CUSTOMERS.c.id.in_(list(observations))))
     history: list[dict[str, Any]] = []
-    for cid, traits, times in customers:
-        traits, times = traits or {}, times or {}
+    changed: list[tuple[int, dict[str, Any], dict[str, str]]] = []
+    for cid, stored_traits, stored_times in customers:
+        traits, times = stored_traits or {}, stored_times or {}
         for incoming, observed_at in sorted(observations[cid], key=lambda item: item[1]):
             traits, times, updates = apply_traits(traits, times, incoming, observed_at)
             history += _history_rows(cid, updates, observed_at, source)
-        write_traits(session=session, customer_id=cid, traits=traits, times=times,
-                     default_region=default_region)
+        if traits != (stored_traits or {}) or times != (stored_times or {}):
+            changed.append((cid, traits, times))
+    _write_traits_many(session, changed, default_region)
     if history:
-        session.execute(insert(TraitChange), history)
+        session.execute(insert(TRAIT_CHANGES), history)
 
 
 def _history_rows(cid: int, updates: list[TraitUpdate], at: datetime, source: str
@@ -211,9 +221,25 @@ def record_trait_history(*, session: Session, customer_id: int, updates: list[Tr
 def write_traits(*, session: Session, customer_id: int, traits: dict[str, Any],
                  times: dict[str, str], default_region: str) -> None:
     """Store traits and the profile columns read from them."""
-    session.execute(update(Customer).where(Customer.id == customer_id).values(
-        traits=traits, trait_times=times, **profile_columns(traits, default_region=default_region)
-    ))
+    _write_traits_many(session, [(customer_id, traits, times)], default_region)
+
+
+_WRITE_TRAITS = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("b_id")).values(
+    traits=bindparam("b_traits"), trait_times=bindparam("b_times"),
+    **{column: bindparam(f"b_{column}") for column in PROFILE_COLUMNS})
+
+
+def _write_traits_many(session: Session, rows: list[tuple[int, dict[str, Any], dict[str, str]]],
+                       region: str) -> None:
+    """One statement for many customers' traits and the profile columns read from them."""
+    if not rows:
+        return
+    params = []
+    for cid, traits, times in rows:
+        columns = profile_columns(traits, default_region=region)
+        params.append({"b_id": cid, "b_traits": traits, "b_times": times,
+                       **{f"b_{column}": columns[column] for column in PROFILE_COLUMNS}})
+    session.execute(_WRITE_TRAITS, params)
 
 
 def normalize_tag(tag: str) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 from clientela.customers.normalize import normalize_email, normalize_phone
 
 MAX_TRAIT_KEY = 200
+PROFILE_COLUMNS = ("email", "phone", "first_name", "last_name", "gender", "birthday", "locale",
+                   "city", "region", "country")
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from clientela.customers import service as customers
@@ -18,6 +18,7 @@ from clientela.tracking.orders import ORDER_COMPLETED
 from clientela.tracking.schemas import IncomingEvent
 
 _CHUNK = 500
+EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ def _insert_events(session: Session, source_id: int, events: list[IncomingEvent]
         "details": e.details, "revenue_cents": e.revenue_cents,
     } for e, owner, origin in zip(events, owners, origins, strict=True)]
     if rows:
-        session.execute(insert(Event), rows)
+        session.execute(insert(EVENTS), rows)
 
 
 def _activity(events: list[IncomingEvent], owners: list[int]) -> dict[int, customers.Activity]:
