@@ -95,6 +95,20 @@ def session_scope(engine: Engine | None = None, *, writes: bool = True) -> Itera
         session.close()
 
 
+def driver_executemany(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """Run `sql` (written with ? placeholders) once per row, straight through the driver.
+
+    For the few hot writes where SQLAlchemy's per-value processing costs more than the
+    database's own work; the caller renders values (see `core.types.db_time`).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    connection.exec_driver_sql(sql, rows)
+
+
 def ping(engine: Engine) -> None:
     """Raise if the database does not answer."""
     with engine.connect() as connection:

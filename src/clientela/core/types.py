@@ -16,6 +16,13 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def db_time(moment: datetime | None) -> str | None:
+    """The text `UTCDateTime` stores on SQLite (naive UTC); PostgreSQL parses it as well."""
+    if moment is None:
+        return None
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores UTC without a zone on both engines; always returns aware UTC values."""
 

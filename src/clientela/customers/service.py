@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, NotFound
+from clientela.core.types import db_time
 from clientela.customers.models import (
     CONSENT_STATES,
     Customer,
@@ -25,6 +26,7 @@ from clientela.customers.traits import (
     apply_traits,
     profile_columns,
 )
+from clientela.db import driver_executemany
 
 MAX_TAG = 100
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -93,11 +95,19 @@ def surviving_id(*, session: Session, customer_id: int) -> int:
 
 def create_customer(*, session: Session, seen_at: datetime) -> int:
     """A new empty customer first seen at `seen_at`; returns its id."""
-    return int(session.execute(
-        insert(CUSTOMERS).returning(CUSTOMERS.c.id),
-        [{"created_at": utcnow(), "first_seen_at": seen_at, "last_seen_at": seen_at,
-          "traits": {}, "trait_times": {}, "email_marketing": "unknown"}],
-    ).scalar_one())
+    return create_customers(session=session, seen_at=[seen_at])[0]
+
+
+def create_customers(*, session: Session, seen_at: list[datetime]) -> list[int]:
+    """New empty customers, one per first-seen time, in one statement; their ids in order."""
+    if not seen_at:
+        return []
+    now = utcnow()
+    rows = [{"created_at": now, "first_seen_at": at, "last_seen_at": at, "traits": {},
+             "trait_times": {}, "email_marketing": "unknown"} for at in seen_at]
+    result = session.execute(insert(CUSTOMERS).returning(CUSTOMERS.c.id,
+                                                         sort_by_parameter_order=True), rows)
+    return [int(cid) for cid in result.scalars()]
 
 
 def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str]]) -> None:
@@ -123,14 +133,14 @@ def identities_of(*, session: Session, customer_ids: Iterable[int]
 
 def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
     """Add counts, seen times, orders and revenue to each customer, atomically in SQL."""
-    table = CUSTOMERS
-    for kind, column in COUNT_COLUMNS.items():
-        rows = [{"cid": cid, "n": act.counts[kind]} for cid, act in activity.items()
-                if act.counts.get(kind)]
-        if rows:
-            session.execute(update(table).where(table.c.id == bindparam("cid"))
-                            .values({column: table.c[column] + bindparam("n")}), rows)
-    _record_seen(session, activity)
+    rows = []
+    for cid, act in activity.items():
+        if act.first_seen_at is None:
+            continue
+        first, last = db_time(act.first_seen_at), db_time(act.last_seen_at)
+        rows.append((*(act.counts.get(kind, 0) for kind in COUNT_COLUMNS),
+                     first, first, last, last, cid))
+    driver_executemany(session, _RECORD_SEEN, rows)
     _record_orders(session, activity)
 
 
@@ -144,15 +154,13 @@ def _latest(column: Any, param: str) -> Any:
                 bindparam(param)), else_=column)
 
 
-def _record_seen(session: Session, activity: dict[int, Activity]) -> None:
-    table = CUSTOMERS
-    rows = [{"cid": cid, "first": act.first_seen_at, "last": act.last_seen_at}
-            for cid, act in activity.items() if act.last_seen_at is not None]
-    if rows:
-        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
-            first_seen_at=_earliest(table.c.first_seen_at, "first"),
-            last_seen_at=_latest(table.c.last_seen_at, "last"),
-        ), rows)
+# One statement for every customer a write touched: counts by type and seen times.
+_RECORD_SEEN = (
+    "UPDATE customers SET "
+    + "".join(f"{column} = {column} + ?, " for column in COUNT_COLUMNS.values())
+    + "first_seen_at = CASE WHEN first_seen_at > ? THEN ? ELSE first_seen_at END, "
+    "last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END WHERE id = ?"
+)
 
 
 def _record_orders(session: Session, activity: dict[int, Activity]) -> None:

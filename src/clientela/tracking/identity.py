@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
 from clientela.customers import service as customers
-from clientela.customers.models import Identity, IdentityConflict
+from clientela.customers.models import IDENTITY_KINDS, Identity, IdentityConflict
 from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.tracking.merging import merge_customers
 from clientela.tracking.schemas import IncomingEvent
@@ -43,6 +44,10 @@ class IdentityResolver:
         self.default_region = default_region
         self.owner: dict[Key, int] = {}
         self.user_ids: dict[int, set[str]] = {}
+        # Customers are created in one statement per write: until then they have negative
+        # placeholder ids, which `created` maps to the real ones afterwards.
+        self.new_customers: list[tuple[int, datetime]] = []
+        self.created: dict[int, int] = {}
         self.redirect: dict[int, int] = {}
         self.pending: list[tuple[int, str, str]] = []
         self.conflicts: set[tuple[int, int, str, str]] = set()
@@ -57,8 +62,10 @@ class IdentityResolver:
                 values.add(event.previous_id)
         ordered = sorted(values)
         for start in range(0, len(ordered), _CHUNK):
+            # Naming every kind lets the (kind, value) index answer.
             rows = self.session.execute(select(Identity.kind, Identity.value, Identity.customer_id)
-                                        .where(Identity.value.in_(ordered[start:start + _CHUNK])))
+                                        .where(Identity.kind.in_(IDENTITY_KINDS),
+                                               Identity.value.in_(ordered[start:start + _CHUNK])))
             for kind, value, cid in rows:
                 self.owner[(kind, value)] = cid
         self._load_user_ids(set(self.owner.values()))
@@ -74,8 +81,13 @@ class IdentityResolver:
             for cid, value in rows:
                 self.user_ids[cid].add(value)
 
+    def real(self, customer_id: int) -> int:
+        """The id of a customer created in this write, or `customer_id` itself."""
+        return self.created.get(customer_id, customer_id)
+
     def final(self, customer_id: int) -> int:
         """The live customer `customer_id` became after the merges of this write."""
+        customer_id = self.real(customer_id)
         while customer_id in self.redirect:
             customer_id = self.redirect[customer_id]
         return customer_id
@@ -85,6 +97,7 @@ class IdentityResolver:
         return None if cid is None else self.final(cid)
 
     def _attach(self, customer_id: int, key: Key) -> None:
+        customer_id = self.final(customer_id)
         if key in self.owner:
             return
         self.owner[key] = customer_id
@@ -93,12 +106,20 @@ class IdentityResolver:
             self.user_ids.setdefault(customer_id, set()).add(key[1])
 
     def _create(self, event: IncomingEvent) -> int:
-        cid = customers.create_customer(session=self.session, seen_at=event.timestamp)
-        self.user_ids[cid] = set()
-        return cid
+        placeholder = -(len(self.new_customers) + len(self.created) + 1)
+        self.new_customers.append((placeholder, event.timestamp))
+        self.user_ids[placeholder] = set()
+        return placeholder
 
-    def flush_identities(self) -> None:
-        """Write the identities learned so far."""
+    def flush(self) -> None:
+        """Write the customers and identities learned so far."""
+        if self.new_customers:
+            ids = customers.create_customers(session=self.session,
+                                             seen_at=[at for _, at in self.new_customers])
+            for (placeholder, _at), cid in zip(self.new_customers, ids, strict=True):
+                self.created[placeholder] = cid
+                self.user_ids[cid] = self.user_ids.pop(placeholder)
+            self.new_customers = []
         rows = [(self.final(cid), kind, value) for cid, kind, value in self.pending]
         self.pending = []
         customers.add_identities(session=self.session, identities=rows)
@@ -152,20 +173,18 @@ class IdentityResolver:
 
     def _join(self, owner: int, other: int, key: Key, *, reason: str) -> int:
         """One customer from two, unless both carry user ids: then record the conflict."""
-        if owner == other:
-            return owner
+        if self.final(owner) == self.final(other):
+            return self.final(owner)
+        self.flush()
+        owner, other = self.final(owner), self.final(other)
         if self.user_ids.get(owner) and self.user_ids.get(other):
             self._record_conflict(owner, other, key, reason)
             return owner
-        self.flush_identities()
         merge = merge_customers(session=self.session, first=owner, second=other,
                                 reason=reason, default_region=self.default_region)
         keep, drop = merge.kept_id, merge.dropped_id
         self.redirect[drop] = keep
         self.user_ids[keep] = self.user_ids.get(keep, set()) | self.user_ids.pop(drop, set())
-        for known, cid in self.owner.items():
-            if cid == drop:
-                self.owner[known] = keep
         return keep
 
     def _record_conflict(self, owner: int, other: int, key: Key, reason: str) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.customers import service as customers
@@ -16,9 +16,9 @@ from clientela.tracking.identity import IdentityResolver
 from clientela.tracking.models import Event
 from clientela.tracking.orders import ORDER_COMPLETED
 from clientela.tracking.schemas import IncomingEvent
+from clientela.tracking.store import append_events
 
 _CHUNK = 500
-EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +33,13 @@ def record_events(*, session: Session, source_id: int, events: list[IncomingEven
     fresh = _unseen(session, source_id, events)
     resolver = IdentityResolver(session=session, default_region=default_region)
     resolver.prefetch(fresh)
-    origins = [resolver.resolve(event) for event in fresh]
-    resolver.flush_identities()
-    owners = [resolver.final(origin) for origin in origins]
+    resolved = [resolver.resolve(event) for event in fresh]
+    resolver.flush()
+    origins = [resolver.real(cid) for cid in resolved]
+    owners = [resolver.final(cid) for cid in resolved]
     _price_refunds(session, fresh, owners)
-    _insert_events(session, source_id, fresh, owners, origins)
+    append_events(session=session, source_id=source_id, events=fresh, owners=owners,
+                  origins=origins)
     customers.record_activity(session=session, activity=_activity(fresh, owners))
     customers.apply_trait_observations(session=session, observations=_traits(fresh, owners),
                                        source="identify", default_region=default_region)
@@ -73,20 +75,6 @@ def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[i
             amount = queries.completed_order_cents(session=session, customer_id=owner,
                                                    order_id=order_id)
         event.revenue_cents = -(amount or 0)
-
-
-def _insert_events(session: Session, source_id: int, events: list[IncomingEvent],
-                   owners: list[int], origins: list[int]) -> None:
-    rows: list[dict[str, Any]] = [{
-        "source_id": source_id, "message_id": e.message_id, "customer_id": owner,
-        "origin_customer_id": origin, "type": e.type, "event": e.event, "user_id": e.user_id,
-        "anonymous_id": e.anonymous_id, "timestamp": e.timestamp,
-        "original_timestamp": e.original_timestamp, "sent_at": e.sent_at,
-        "received_at": e.received_at, "properties": e.properties, "context": e.context,
-        "details": e.details, "revenue_cents": e.revenue_cents,
-    } for e, owner, origin in zip(events, owners, origins, strict=True)]
-    if rows:
-        session.execute(insert(EVENTS), rows)
 
 
 def _activity(events: list[IncomingEvent], owners: list[int]) -> dict[int, customers.Activity]:
