@@ -20,7 +20,8 @@ def db_time(moment: datetime | None) -> str | None:
     """The text `UTCDateTime` stores on SQLite (naive UTC); PostgreSQL parses it as well."""
     if moment is None:
         return None
-    return as_utc(moment).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # Always six fractional digits, so that stored times also sort correctly as text.
+    return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
