@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.db import session_scope
 from clientela.tracking.schemas import IncomingEvent
-from clientela.tracking.service import Recorded, record_events
+from clientela.tracking.service import Recorded, record_batches
 
 log = logging.getLogger(__name__)
 _STORAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
@@ -126,8 +126,9 @@ class IngestWriter:
 
     def _commit(self, group: list[_Job]) -> list[Recorded]:
         with session_scope(self.engine) as session:
-            return [record_events(session=session, source_id=job.source_id, events=job.events,
-                                  default_region=self.default_region) for job in group]
+            return record_batches(session=session,
+                                  batches=[(job.source_id, job.events) for job in group],
+                                  default_region=self.default_region)
 
     @staticmethod
     def _fail(group: list[_Job], error: BaseException) -> None:

@@ -15,7 +15,8 @@ from clientela.db import Base
 class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("source_id", "message_id"),
+        # message_id first: the duplicate check looks up many ids of one source at once.
+        UniqueConstraint("message_id", "source_id"),
         Index("ix_events_customer_time", "customer_id", "timestamp"),
         Index("ix_events_origin", "origin_customer_id"),
     )

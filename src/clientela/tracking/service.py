@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,35 +31,67 @@ class Recorded:
 def record_events(*, session: Session, source_id: int, events: list[IncomingEvent],
                   default_region: str) -> Recorded:
     """Store the calls not seen before from this source and fold them into profiles."""
-    fresh = _unseen(session, source_id, events)
+    return record_batches(session=session, batches=[(source_id, events)],
+                          default_region=default_region)[0]
+
+
+def record_batches(*, session: Session, batches: Sequence[tuple[int, list[IncomingEvent]]],
+                   default_region: str) -> list[Recorded]:
+    """`record_events` for several (source id, calls) batches at once, in call order."""
+    fresh = _unseen(session, batches)
+    events = [event for _source, event in fresh]
     resolver = IdentityResolver(session=session, default_region=default_region)
-    resolver.prefetch(fresh)
-    resolved = [resolver.resolve(event) for event in fresh]
+    resolver.prefetch(events)
+    resolved = [resolver.resolve(event) for event in events]
     resolver.flush()
     origins = [resolver.real(cid) for cid in resolved]
     owners = [resolver.final(cid) for cid in resolved]
-    _price_refunds(session, fresh, owners)
-    append_events(session=session, source_id=source_id, events=fresh, owners=owners,
-                  origins=origins)
-    customers.record_activity(session=session, activity=_activity(fresh, owners))
-    customers.apply_trait_observations(session=session, observations=_traits(fresh, owners),
+    _price_refunds(session, events, owners)
+    append_events(session=session, sources=[source for source, _event in fresh],
+                  events=events, owners=owners, origins=origins)
+    customers.record_activity(session=session, activity=_activity(events, owners))
+    customers.apply_trait_observations(session=session, observations=_traits(events, owners),
                                        source="identify", default_region=default_region)
-    return Recorded(stored=len(fresh), duplicates=len(events) - len(fresh))
+    return _tally(batches, {id(event) for event in events})
 
 
-def _unseen(session: Session, source_id: int, events: list[IncomingEvent]) -> list[IncomingEvent]:
-    """The calls whose messageId this source has not sent before (first one wins in a batch)."""
-    ids = sorted({event.message_id for event in events})
-    seen: set[str] = set()
-    for start in range(0, len(ids), _CHUNK):
-        seen.update(session.scalars(select(Event.message_id).where(
-            Event.source_id == source_id, Event.message_id.in_(ids[start:start + _CHUNK]))))
+def _tally(batches: Sequence[tuple[int, list[IncomingEvent]]], stored: set[int]
+           ) -> list[Recorded]:
+    results = []
+    for _source, events in batches:
+        count = sum(1 for event in events if id(event) in stored)
+        results.append(Recorded(stored=count, duplicates=len(events) - count))
+    return results
+
+
+def _unseen(session: Session, batches: Sequence[tuple[int, list[IncomingEvent]]]
+            ) -> list[tuple[int, IncomingEvent]]:
+    """The calls whose messageId their source has not sent before (the first one wins)."""
+    seen = {source: _known_ids(session, source, {event.message_id for event in events})
+            for source, events in _by_source(batches).items()}
     fresh = []
-    for event in events:
-        if event.message_id not in seen:
-            seen.add(event.message_id)
-            fresh.append(event)
+    for source, events in batches:
+        for event in events:
+            if event.message_id not in seen[source]:
+                seen[source].add(event.message_id)
+                fresh.append((source, event))
     return fresh
+
+
+def _by_source(batches: Sequence[tuple[int, list[IncomingEvent]]]
+               ) -> dict[int, list[IncomingEvent]]:
+    grouped: dict[int, list[IncomingEvent]] = defaultdict(list)
+    for source, events in batches:
+        grouped[source] += events
+    return grouped
+
+
+def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[str]:
+    ordered, known = sorted(message_ids), set()
+    for start in range(0, len(ordered), _CHUNK):
+        known.update(session.scalars(select(Event.message_id).where(
+            Event.message_id.in_(ordered[start:start + _CHUNK]), Event.source_id == source_id)))
+    return known
 
 
 def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[int]) -> None:

@@ -29,14 +29,14 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def append_events(*, session: Session, source_id: int, events: Sequence[IncomingEvent],
+def append_events(*, session: Session, sources: Sequence[int], events: Sequence[IncomingEvent],
                   owners: Sequence[int], origins: Sequence[int]) -> None:
-    """Insert the events, each owned by `owners[i]` and first resolved to `origins[i]`."""
+    """Insert event i from `sources[i]`, owned by `owners[i]`, first resolved to `origins[i]`."""
     if not events:
         return
     rows = [(source_id, e.message_id, owner, origin, e.type, e.event, e.user_id,
              e.anonymous_id, db_time(e.timestamp), db_time(e.original_timestamp),
              db_time(e.sent_at), db_time(e.received_at), _json(e.properties), _json(e.context),
              _json(e.details), e.revenue_cents)
-            for e, owner, origin in zip(events, owners, origins, strict=True)]
+            for source_id, e, owner, origin in zip(sources, events, owners, origins, strict=True)]
     driver_executemany(session, _INSERT, rows)

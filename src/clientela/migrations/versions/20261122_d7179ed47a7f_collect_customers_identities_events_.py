@@ -200,7 +200,7 @@ def upgrade() -> None:
             ["source_id"], ["api_keys.id"], name=op.f("fk_events_source_id_api_keys")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
-        sa.UniqueConstraint("source_id", "message_id", name=op.f("uq_events_source_id_message_id")),
+        sa.UniqueConstraint("message_id", "source_id", name=op.f("uq_events_message_id_source_id")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_customer_time", ["customer_id", "timestamp"], unique=False)
