@@ -346,12 +346,13 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 @contextmanager
-def running_server(env: dict[str, str], log_path: Path) -> Iterator[Server]:
+def running_server(env: dict[str, str], log_path: Path, workers: int = 1) -> Iterator[Server]:
     """`clientela serve` on a free port, healthy; always terminated when the block ends."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(clientela("serve", "--host", "127.0.0.1", "--port", str(port)),
+        process = subprocess.Popen(clientela("serve", "--host", "127.0.0.1", "--port", str(port),
+                                             "--workers", str(workers)),
                                    env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL)
     try:
@@ -645,6 +646,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200_000, help="Calls to send.")
     parser.add_argument("--batch-size", type=int, default=100, help="Calls per request.")
     parser.add_argument("--clients", type=int, default=4, help="Concurrent client processes.")
+    parser.add_argument("--workers", type=int, default=1, help="Server processes.")
     parser.add_argument("--visitors", type=int, default=0,
                         help="Distinct visitors (default: events / 10).")
     parser.add_argument("--seed", type=int, default=7, help="Random seed for the calls.")
@@ -697,7 +699,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data_dir.mkdir()
         env = server_env(server_url, data_dir)
         write_key = create_write_key(env)
-        with running_server(env, folder / "server.log") as server:
+        with running_server(env, folder / "server.log", args.workers) as server:
             log(f"sending {len(bodies)} batches from {args.clients} clients")
             cpu_before = cpu_seconds(server.pid)
             wall, latencies, failures = send_all(server.base_url, write_key, bodies,

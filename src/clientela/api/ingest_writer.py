@@ -21,6 +21,7 @@ from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.db import session_scope
 from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.service import Recorded, record_batches
+from clientela.tracking.store import render
 
 log = logging.getLogger(__name__)
 _STORAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
@@ -62,6 +63,8 @@ class IngestWriter:
 
     async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
         """Queue events and wait for their commit; 429 when too much is already waiting."""
+        for event in events:
+            render(event)  # outside the write lock: overlaps with the writer's disk waits
         loop = asyncio.get_running_loop()
         job = _Job(source_id, events, loop.create_future(), loop)
         with self._wake:

@@ -36,16 +36,16 @@ def migrate() -> None:
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-          port: Annotated[int | None, typer.Option(help="Port to bind.")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
+          workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1) -> None:
     """Migrate, then serve ingestion, the API and the dashboard."""
     import uvicorn
 
-    from clientela.api.app import create_app
-
     settings = get_settings()
     upgrade(get_engine())
-    uvicorn.run(create_app(settings, get_engine()), host=host or settings.host,
-                port=port or settings.port, log_level="info", access_log=False)
+    uvicorn.run("clientela.api.app:create_app", factory=True, workers=workers,
+                host=host or settings.host, port=port or settings.port, log_level="info",
+                access_log=False)
 
 
 @keys_app.command("create")

@@ -46,6 +46,8 @@ class IncomingEvent:
     # Signed revenue of an order event in minor units; None for other events and for a
     # refund that does not say its amount (the service finds the order's).
     revenue_cents: int | None = None
+    # The storage form of the columns that need no customer (see `tracking.store.render`).
+    rendered: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ def _by_source(batches: Sequence[tuple[int, list[IncomingEvent]]]
 
 
 def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[str]:
-    ordered, known = sorted(message_ids), set()
+    ordered, known = sorted(message_ids), set[str]()
     for start in range(0, len(ordered), _CHUNK):
         known.update(session.scalars(select(Event.message_id).where(
             Event.message_id.in_(ordered[start:start + _CHUNK]), Event.source_id == source_id)))

@@ -29,14 +29,21 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def render(event: IncomingEvent) -> tuple[Any, ...]:
+    """The columns from `type` to `details`, in storage form; they do not depend on who the
+    event belongs to, so the server renders them before the write lock is taken."""
+    if event.rendered is None:
+        event.rendered = (
+            event.type, event.event, event.user_id, event.anonymous_id, db_time(event.timestamp),
+            db_time(event.original_timestamp), db_time(event.sent_at),
+            db_time(event.received_at), _json(event.properties), _json(event.context),
+            _json(event.details))
+    return event.rendered
+
+
 def append_events(*, session: Session, sources: Sequence[int], events: Sequence[IncomingEvent],
                   owners: Sequence[int], origins: Sequence[int]) -> None:
     """Insert event i from `sources[i]`, owned by `owners[i]`, first resolved to `origins[i]`."""
-    if not events:
-        return
-    rows = [(source_id, e.message_id, owner, origin, e.type, e.event, e.user_id,
-             e.anonymous_id, db_time(e.timestamp), db_time(e.original_timestamp),
-             db_time(e.sent_at), db_time(e.received_at), _json(e.properties), _json(e.context),
-             _json(e.details), e.revenue_cents)
+    rows = [(source_id, e.message_id, owner, origin, *render(e), e.revenue_cents)
             for source_id, e, owner, origin in zip(sources, events, owners, origins, strict=True)]
     driver_executemany(session, _INSERT, rows)
