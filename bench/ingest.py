@@ -708,6 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if cpu_before is not None and cpu_after is not None:
                 log(f"server CPU during the load: {cpu_after - cpu_before:.1f}s in {wall:.1f}s "
                     f"of wall time ({100 * (cpu_after - cpu_before) / wall:.0f}% of one core)")
+            if os.environ.get("BENCH_SHOW_LOG"):
+                log(_tail(folder / "server.log", 30))
             stored, customers = count_stored(Settings(
                 database_url=server_url, data_dir=data_dir, secret_key=SECRET_KEY))
         events_per_second = args.events / wall

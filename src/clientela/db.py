@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -14,6 +16,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from clientela.config import Settings, get_settings
 
+log = logging.getLogger(__name__)
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -24,6 +27,7 @@ NAMING_CONVENTION = {
 
 
 WRITE_OPTION = "clientela_writes"
+WAL_BACKSTOP_PAGES = 10_000
 
 
 class Base(DeclarativeBase):
@@ -39,6 +43,12 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        # 64 MB of page cache (the default is 2 MB): index pages of a growing event
+        # store stay in memory instead of being read again for every insert.
+        cursor.execute("PRAGMA cache_size=-65536")
+        # Commits leave checkpoints to `WalCheckpointer`; this is only the backstop if it
+        # falls behind (about 40 MB of WAL).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
         cursor.close()
 
     return on_connect
@@ -107,6 +117,38 @@ def driver_executemany(session: Session, sql: str, rows: list[tuple[Any, ...]]) 
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     connection.exec_driver_sql(sql, rows)
+
+
+class WalCheckpointer:
+    """Copies the SQLite WAL back into the database file in the background.
+
+    Left to commits, a checkpoint runs inside whichever commit crosses the threshold and
+    makes that request wait for the copy and its fsync; here it runs beside the writers
+    (PASSIVE never blocks them), and commits pay only for their own WAL frames.
+    """
+
+    def __init__(self, engine: Engine, *, interval: float = 1.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+
+    def start(self) -> None:
+        if self.engine.dialect.name == "sqlite":
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a busy or closing database: try again next time
+                log.debug("wal checkpoint skipped", exc_info=True)
 
 
 def ping(engine: Engine) -> None:

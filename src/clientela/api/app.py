@@ -15,7 +15,7 @@ from clientela.api.ingest_writer import IngestWriter
 from clientela.api.responses import FastJSONResponse
 from clientela.api.routes import customers, health, tracking
 from clientela.config import Settings, get_settings
-from clientela.db import build_engine
+from clientela.db import WalCheckpointer, build_engine
 from clientela.web import routes as web
 
 
@@ -27,13 +27,17 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
                           queue_limit=settings.ingest_queue_limit,
                           group_events=settings.ingest_group_events)
 
+    checkpointer = WalCheckpointer(engine)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        checkpointer.start()
         try:
             yield
         finally:
             writer.stop()
+            checkpointer.stop()
 
     app = FastAPI(title="Clientela", version=__version__, lifespan=lifespan,
                   default_response_class=FastJSONResponse)

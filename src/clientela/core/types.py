@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
@@ -22,6 +23,11 @@ def db_time(moment: datetime | None) -> str | None:
         return None
     # Always six fractional digits, so that stored times also sort correctly as text.
     return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def db_json(value: Any) -> str:
+    """JSON as text, for driver-level writes to JSON/JSONB columns (both engines parse it)."""
+    return orjson.dumps(value).decode()
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, NotFound
-from clientela.core.types import db_time
+from clientela.core.types import db_json, db_time
 from clientela.customers.models import (
     CONSENT_STATES,
     Customer,
@@ -112,11 +112,12 @@ def create_customers(*, session: Session, seen_at: list[datetime]) -> list[int]:
 
 def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str]]) -> None:
     """Attach (customer id, kind, value) identities; each value must be free."""
-    now = utcnow()
-    rows = [{"customer_id": cid, "kind": kind, "value": value, "created_at": now}
-            for cid, kind, value in identities]
-    if rows:
-        session.execute(insert(IDENTITIES), rows)
+    now = db_time(utcnow())
+    driver_executemany(session, _ADD_IDENTITY,
+                       [(cid, kind, value, now) for cid, kind, value in identities])
+
+
+_ADD_IDENTITY = "INSERT INTO identities (customer_id, kind, value, created_at) VALUES (?, ?, ?, ?)"
 
 
 def identities_of(*, session: Session, customer_ids: Iterable[int]
@@ -207,8 +208,13 @@ def apply_trait_observations(
         if traits != (stored_traits or {}) or times != (stored_times or {}):
             changed.append((cid, traits, times))
     _write_traits_many(session, changed, default_region)
-    if history:
-        session.execute(insert(TRAIT_CHANGES), history)
+    driver_executemany(session, _ADD_HISTORY, [
+        (row["customer_id"], row["key"], db_json(row["old_value"]), db_json(row["value"]),
+         db_time(row["observed_at"]), row["source"]) for row in history])
+
+
+_ADD_HISTORY = ("INSERT INTO trait_changes (customer_id, key, old_value, value, observed_at, "
+                "source) VALUES (?, ?, ?, ?, ?, ?)")
 
 
 def _history_rows(cid: int, updates: list[TraitUpdate], at: datetime, source: str
@@ -232,22 +238,22 @@ def write_traits(*, session: Session, customer_id: int, traits: dict[str, Any],
     _write_traits_many(session, [(customer_id, traits, times)], default_region)
 
 
-_WRITE_TRAITS = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("b_id")).values(
-    traits=bindparam("b_traits"), trait_times=bindparam("b_times"),
-    **{column: bindparam(f"b_{column}") for column in PROFILE_COLUMNS})
+_WRITE_TRAITS = ("UPDATE customers SET traits = ?, trait_times = ?, "
+                 + "".join(f"{column} = ?, " for column in PROFILE_COLUMNS).rstrip(", ")
+                 + " WHERE id = ?")
 
 
 def _write_traits_many(session: Session, rows: list[tuple[int, dict[str, Any], dict[str, str]]],
                        region: str) -> None:
     """One statement for many customers' traits and the profile columns read from them."""
-    if not rows:
-        return
     params = []
     for cid, traits, times in rows:
         columns = profile_columns(traits, default_region=region)
-        params.append({"b_id": cid, "b_traits": traits, "b_times": times,
-                       **{f"b_{column}": columns[column] for column in PROFILE_COLUMNS}})
-    session.execute(_WRITE_TRAITS, params)
+        birthday = columns["birthday"]
+        columns["birthday"] = birthday.isoformat() if birthday else None
+        params.append((db_json(traits), db_json(times),
+                       *(columns[column] for column in PROFILE_COLUMNS), cid))
+    driver_executemany(session, _WRITE_TRAITS, params)
 
 
 def normalize_tag(tag: str) -> str:

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy.orm import Session
 
-from clientela.core.types import db_time
+from clientela.core.types import db_json, db_time
 from clientela.db import driver_executemany
 from clientela.tracking.schemas import IncomingEvent
 
@@ -25,10 +24,6 @@ _QUOTED = ", ".join(f'"{column}"' for column in COLUMNS)
 _INSERT = f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 def render(event: IncomingEvent) -> tuple[Any, ...]:
     """The columns from `type` to `details`, in storage form; they do not depend on who the
     event belongs to, so the server renders them before the write lock is taken."""
@@ -36,8 +31,8 @@ def render(event: IncomingEvent) -> tuple[Any, ...]:
         event.rendered = (
             event.type, event.event, event.user_id, event.anonymous_id, db_time(event.timestamp),
             db_time(event.original_timestamp), db_time(event.sent_at),
-            db_time(event.received_at), _json(event.properties), _json(event.context),
-            _json(event.details))
+            db_time(event.received_at), db_json(event.properties), db_json(event.context),
+            db_json(event.details))
     return event.rendered
 
 
