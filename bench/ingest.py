@@ -646,7 +646,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200_000, help="Calls to send.")
     parser.add_argument("--batch-size", type=int, default=100, help="Calls per request.")
     parser.add_argument("--clients", type=int, default=4, help="Concurrent client processes.")
-    parser.add_argument("--workers", type=int, default=1, help="Server processes.")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="Server processes (default: one per core of the 2-core machine).")
     parser.add_argument("--visitors", type=int, default=0,
                         help="Distinct visitors (default: events / 10).")
     parser.add_argument("--seed", type=int, default=7, help="Random seed for the calls.")
@@ -743,6 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events": args.events,
         "batch_size": args.batch_size,
         "clients": args.clients,
+        "server_processes": args.workers,
         "events_per_second": round(events_per_second, 1),
         "batch_latency_ms": {"p50": round(percentile(latencies, 0.50) * 1000, 2),
                              "p99": round(percentile(latencies, 0.99) * 1000, 2)},

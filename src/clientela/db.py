@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 from collections.abc import Iterator
@@ -117,6 +118,32 @@ def driver_executemany(session: Session, sql: str, rows: list[tuple[Any, ...]]) 
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     connection.exec_driver_sql(sql, rows)
+
+
+class WriterLock:
+    """Hands SQLite's single write slot from process to process without sleeping.
+
+    SQLite makes a second writer poll with growing sleeps while the first holds the lock;
+    with several server processes that turns into idle time. An OS file lock wakes the next
+    writer the moment the current one commits. PostgreSQL needs none: this is a no-op there.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self.path = Path(f"{database}-writer.lock") if database and database != ":memory:" \
+            else None
+        self._file: Any = None
+
+    def __enter__(self) -> WriterLock:
+        if self.path is not None:
+            if self._file is None:
+                self._file = self.path.open("a+b")
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
 
 
 class WalCheckpointer:

@@ -18,13 +18,15 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from clientela.core.errors import Overloaded, StorageUnavailable
-from clientela.db import session_scope
+from clientela.db import WriterLock, session_scope
 from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.service import Recorded, record_batches
 from clientela.tracking.store import render
 
 log = logging.getLogger(__name__)
-_STORAGE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
+_STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout)
+# PostgreSQL's deadlock_detected and serialization_failure: transient, worth a retry.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 3
 
 
@@ -48,6 +50,7 @@ class IngestWriter:
         self._jobs: deque[_Job] = deque()
         self._queued_events = 0
         self._wake = threading.Condition()
+        self._lock = WriterLock(engine)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
 
@@ -63,8 +66,7 @@ class IngestWriter:
 
     async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
         """Queue events and wait for their commit; 429 when too much is already waiting."""
-        for event in events:
-            render(event)  # outside the write lock: overlaps with the writer's disk waits
+        render(events)  # here, outside the write lock and in parallel with other processes
         loop = asyncio.get_running_loop()
         job = _Job(source_id, events, loop.create_future(), loop)
         with self._wake:
@@ -102,13 +104,13 @@ class IngestWriter:
         for attempt in range(_RACE_RETRIES):
             try:
                 results = self._commit(group)
-            except IntegrityError:
-                # Another process stored the same identity or message first: try again,
-                # now seeing its rows.
-                if attempt == _RACE_RETRIES - 1:
-                    break
-                continue
             except _STORAGE_ERRORS as error:
+                if _lost_a_race(error):
+                    # Another process stored the same identity or message first, or the
+                    # database broke a deadlock: try again, now seeing its rows.
+                    if attempt == _RACE_RETRIES - 1:
+                        break
+                    continue
                 log.warning("ingestion storage failure: %s", error)
                 self._fail(group, StorageUnavailable("the database is unavailable; retry later"))
                 return
@@ -128,7 +130,7 @@ class IngestWriter:
                 self._fail([job], StorageUnavailable("could not store events; retry later"))
 
     def _commit(self, group: list[_Job]) -> list[Recorded]:
-        with session_scope(self.engine) as session:
+        with self._lock, session_scope(self.engine) as session:
             return record_batches(session=session,
                                   batches=[(job.source_id, job.events) for job in group],
                                   default_region=self.default_region)
@@ -137,6 +139,12 @@ class IngestWriter:
     def _fail(group: list[_Job], error: BaseException) -> None:
         for job in group:
             job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+
+
+def _lost_a_race(error: Exception) -> bool:
+    if isinstance(error, IntegrityError):
+        return True
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
 
 
 def _settle(future: asyncio.Future[Recorded], result: Recorded | None,

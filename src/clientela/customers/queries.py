@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from clientela.core.clock import as_utc
 from clientela.core.errors import InvalidInput
 from clientela.customers.models import (
+    IDENTITY_KINDS,
     Customer,
     CustomerMerge,
     CustomerTag,
@@ -136,6 +137,8 @@ def profiles(*, session: Session, customers: list[Customer]) -> list[CustomerOut
             Identity.customer_id, Identity.kind, Identity.value)
             .where(Identity.customer_id.in_(ids)).order_by(Identity.id)):
         identities[cid].append(IdentityOut(kind=kind, value=value))
+    for found in identities.values():  # strongest kind first, then in the order learned
+        found.sort(key=lambda identity: IDENTITY_KINDS.index(identity.kind))
     tags: dict[int, list[str]] = {cid: [] for cid in ids}
     for cid, tag in session.execute(select(CustomerTag.customer_id, CustomerTag.tag)
                                     .where(CustomerTag.customer_id.in_(ids))

@@ -135,7 +135,8 @@ def identities_of(*, session: Session, customer_ids: Iterable[int]
 def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
     """Add counts, seen times, orders and revenue to each customer, atomically in SQL."""
     rows = []
-    for cid, act in activity.items():
+    # Customers in id order, so concurrent writers lock rows in one order (no deadlocks).
+    for cid, act in sorted(activity.items()):
         if act.first_seen_at is None:
             continue
         first, last = db_time(act.first_seen_at), db_time(act.last_seen_at)
@@ -168,7 +169,7 @@ def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
     table = CUSTOMERS
     rows = [{"cid": cid, "orders": act.orders, "cents": act.revenue_cents,
              "first": act.first_order_at, "last": act.last_order_at}
-            for cid, act in activity.items() if act.orders and act.first_order_at]
+            for cid, act in sorted(activity.items()) if act.orders and act.first_order_at]
     if rows:
         session.execute(update(table).where(table.c.id == bindparam("cid")).values(
             orders_count=table.c.orders_count + bindparam("orders"),
@@ -176,7 +177,7 @@ def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
             first_order_at=_earliest(table.c.first_order_at, "first"),
             last_order_at=_latest(table.c.last_order_at, "last"),
         ), rows)
-    refunds = [{"cid": cid, "cents": act.revenue_cents} for cid, act in activity.items()
+    refunds = [{"cid": cid, "cents": act.revenue_cents} for cid, act in sorted(activity.items())
                if not act.orders and act.revenue_cents]
     if refunds:
         session.execute(update(table).where(table.c.id == bindparam("cid")).values(
@@ -207,7 +208,7 @@ def apply_trait_observations(
             history += _history_rows(cid, updates, observed_at, source)
         if traits != (stored_traits or {}) or times != (stored_times or {}):
             changed.append((cid, traits, times))
-    _write_traits_many(session, changed, default_region)
+    _write_traits_many(session, sorted(changed, key=lambda row: row[0]), default_region)
     driver_executemany(session, _ADD_HISTORY, [
         (row["customer_id"], row["key"], db_json(row["old_value"]), db_json(row["value"]),
          db_time(row["observed_at"]), row["source"]) for row in history])

@@ -120,7 +120,9 @@ class IdentityResolver:
                 self.created[placeholder] = cid
                 self.user_ids[cid] = self.user_ids.pop(placeholder)
             self.new_customers = []
-        rows = [(self.final(cid), kind, value) for cid, kind, value in self.pending]
+        # In key order, so that concurrent writers claim identities in one order.
+        rows = sorted(((self.final(cid), kind, value) for cid, kind, value in self.pending),
+                      key=lambda row: (row[1], row[2]))
         self.pending = []
         customers.add_identities(session=self.session, identities=rows)
 

@@ -9,7 +9,7 @@ driver as they are. Reads still go through the `Event` model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -24,21 +24,30 @@ _QUOTED = ", ".join(f'"{column}"' for column in COLUMNS)
 _INSERT = f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
 
-def render(event: IncomingEvent) -> tuple[Any, ...]:
-    """The columns from `type` to `details`, in storage form; they do not depend on who the
-    event belongs to, so the server renders them before the write lock is taken."""
-    if event.rendered is None:
-        event.rendered = (
-            event.type, event.event, event.user_id, event.anonymous_id, db_time(event.timestamp),
-            db_time(event.original_timestamp), db_time(event.sent_at),
-            db_time(event.received_at), db_json(event.properties), db_json(event.context),
-            db_json(event.details))
-    return event.rendered
+def render(events: Sequence[IncomingEvent]) -> None:
+    """Put the columns from `type` to `details` in storage form on each event. They do not
+    depend on who the event belongs to, so the server does this before the write lock."""
+    texts: dict[datetime, str] = {}  # a batch shares its sentAt and receivedAt
+
+    def text(moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        found = texts.get(moment)
+        if found is None:
+            found = texts[moment] = db_time(moment) or ""
+        return found
+
+    for e in events:
+        if e.rendered is None:
+            e.rendered = (e.type, e.event, e.user_id, e.anonymous_id, text(e.timestamp),
+                          text(e.original_timestamp), text(e.sent_at), text(e.received_at),
+                          db_json(e.properties), db_json(e.context), db_json(e.details))
 
 
 def append_events(*, session: Session, sources: Sequence[int], events: Sequence[IncomingEvent],
                   owners: Sequence[int], origins: Sequence[int]) -> None:
     """Insert event i from `sources[i]`, owned by `owners[i]`, first resolved to `origins[i]`."""
-    rows = [(source_id, e.message_id, owner, origin, *render(e), e.revenue_cents)
+    render(events)
+    rows = [(source_id, e.message_id, owner, origin, *(e.rendered or ()), e.revenue_cents)
             for source_id, e, owner, origin in zip(sources, events, owners, origins, strict=True)]
     driver_executemany(session, _INSERT, rows)
