@@ -337,12 +337,24 @@ class Server:
 
 
 def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time a process has used so far (Linux /proc), or None."""
+    """User plus system CPU time a process and its worker processes have used so far
+    (Linux /proc), or None."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) or 0.0 for child in _children(pid))
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return found
 
 
 @contextmanager
@@ -708,7 +720,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cpu_after = cpu_seconds(server.pid)
             if cpu_before is not None and cpu_after is not None:
                 log(f"server CPU during the load: {cpu_after - cpu_before:.1f}s in {wall:.1f}s "
-                    f"of wall time ({100 * (cpu_after - cpu_before) / wall:.0f}% of one core)")
+                    f"of wall time ({100 * (cpu_after - cpu_before) / wall:.0f}% of one core, "
+                    "all server processes)")
             if os.environ.get("BENCH_SHOW_LOG"):
                 log(_tail(folder / "server.log", 30))
             stored, customers = count_stored(Settings(
