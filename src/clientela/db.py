@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -176,6 +176,20 @@ class WalCheckpointer:
                     connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception:  # a busy or closing database: try again next time
                 log.debug("wal checkpoint skipped", exc_info=True)
+
+
+def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of `sql` (with ? placeholders) straight from the driver; see `driver_executemany`.
+
+    `{marks}` in `sql` becomes one placeholder per remaining parameter, for IN lists.
+    """
+    connection = session.connection()
+    if "{marks}" in sql:
+        fixed = sql.count("?")
+        sql = sql.replace("{marks}", ", ".join("?" * (len(params) - fixed)))
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    return list(connection.exec_driver_sql(sql, tuple(params)).fetchall())
 
 
 def ping(engine: Engine) -> None:

@@ -10,13 +10,19 @@ from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
 from clientela.customers import service as customers
-from clientela.customers.models import IDENTITY_KINDS, Identity, IdentityConflict
+from clientela.customers.models import IDENTITY_KINDS, IdentityConflict
 from clientela.customers.normalize import normalize_email, normalize_phone
+from clientela.db import driver_query
 from clientela.tracking.merging import merge_customers
 from clientela.tracking.schemas import IncomingEvent
 
 _CHUNK = 500
 Key = tuple[str, str]
+# Naming every kind lets the (kind, value) index answer.
+_OWNERS = ("SELECT kind, value, customer_id FROM identities WHERE kind IN ("
+           + ", ".join(f"'{kind}'" for kind in IDENTITY_KINDS) + ") AND value IN ({marks})")
+_USER_IDS = ("SELECT customer_id, value FROM identities "
+             "WHERE kind = 'user_id' AND customer_id IN ({marks})")
 
 
 def event_identities(event: IncomingEvent, *, default_region: str) -> list[Key]:
@@ -62,11 +68,8 @@ class IdentityResolver:
                 values.add(event.previous_id)
         ordered = sorted(values)
         for start in range(0, len(ordered), _CHUNK):
-            # Naming every kind lets the (kind, value) index answer.
-            rows = self.session.execute(select(Identity.kind, Identity.value, Identity.customer_id)
-                                        .where(Identity.kind.in_(IDENTITY_KINDS),
-                                               Identity.value.in_(ordered[start:start + _CHUNK])))
-            for kind, value, cid in rows:
+            for kind, value, cid in driver_query(self.session, _OWNERS,
+                                                 ordered[start:start + _CHUNK]):
                 self.owner[(kind, value)] = cid
         self._load_user_ids(set(self.owner.values()))
 
@@ -75,10 +78,8 @@ class IdentityResolver:
         for cid in missing:
             self.user_ids[cid] = set()
         for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start:start + _CHUNK]
-            rows = self.session.execute(select(Identity.customer_id, Identity.value).where(
-                Identity.kind == "user_id", Identity.customer_id.in_(chunk)))
-            for cid, value in rows:
+            for cid, value in driver_query(self.session, _USER_IDS,
+                                           missing[start:start + _CHUNK]):
                 self.user_ids[cid].add(value)
 
     def real(self, customer_id: int) -> int:

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.customers import service as customers
+from clientela.db import driver_query
 from clientela.tracking import queries
 from clientela.tracking.identity import IdentityResolver
-from clientela.tracking.models import Event
 from clientela.tracking.orders import ORDER_COMPLETED
 from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.store import append_events
@@ -89,9 +88,12 @@ def _by_source(batches: Sequence[tuple[int, list[IncomingEvent]]]
 def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[str]:
     ordered, known = sorted(message_ids), set[str]()
     for start in range(0, len(ordered), _CHUNK):
-        known.update(session.scalars(select(Event.message_id).where(
-            Event.message_id.in_(ordered[start:start + _CHUNK]), Event.source_id == source_id)))
+        chunk = ordered[start:start + _CHUNK]
+        known.update(row[0] for row in driver_query(session, _KNOWN_IDS, [source_id, *chunk]))
     return known
+
+
+_KNOWN_IDS = "SELECT message_id FROM events WHERE source_id = ? AND message_id IN ({marks})"
 
 
 def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[int]) -> None:
