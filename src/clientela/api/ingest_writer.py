@@ -21,7 +21,6 @@ from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.db import WriterLock, session_scope
 from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.service import Recorded, record_batches
-from clientela.tracking.store import render
 
 log = logging.getLogger(__name__)
 _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout)
@@ -66,7 +65,6 @@ class IngestWriter:
 
     async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
         """Queue events and wait for their commit; 429 when too much is already waiting."""
-        render(events)  # here, outside the write lock and in parallel with other processes
         loop = asyncio.get_running_loop()
         job = _Job(source_id, events, loop.create_future(), loop)
         with self._wake:

@@ -11,6 +11,8 @@ ORDER_COMPLETED = "Order Completed"
 ORDER_REFUNDED = "Order Refunded"
 ORDER_EVENTS = (ORDER_COMPLETED, ORDER_REFUNDED)
 _CENT = Decimal("0.01")
+# Ten trillion: far beyond any order, and its cents still add up safely in 64 bits.
+MAX_AMOUNT = Decimal("10000000000000")
 
 
 def to_cents(value: Any, field: str) -> int:
@@ -24,6 +26,8 @@ def to_cents(value: Any, field: str) -> int:
                            code="invalid_amount") from None
     if not amount.is_finite():
         raise InvalidInput(f"{field}: must be a finite number", code="invalid_amount")
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise InvalidInput(f"{field}: must be between 0 and {MAX_AMOUNT}", code="invalid_amount")
     return int((amount.quantize(_CENT) * 100).to_integral_value())
 
 

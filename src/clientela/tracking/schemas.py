@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -17,6 +17,8 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
 MAX_BATCH_EVENTS = 2500
 MAX_ID_LENGTH = 255
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 # Keys kept as columns or dropped; everything else in a call lands in `details`.
 _COLUMN_KEYS = frozenset({
@@ -57,16 +59,22 @@ class Rejection:
     message: str
 
 
+def _text(value: Any, key: str, code: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidInput(f"{key}: must be a string", code=code)
+    text = str(value)
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidInput(f"{key}: must be at most {MAX_ID_LENGTH} characters", code=code)
+    if "\x00" in text:
+        raise InvalidInput(f"{key}: must not contain NUL characters", code=code)
+    return text
+
+
 def _identifier(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidInput(f"{key}: must be a string", code="invalid_id")
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidInput(f"{key}: must be at most {MAX_ID_LENGTH} characters", code="invalid_id")
-    return text
+    return _text(value, key, "invalid_id")
 
 
 def parse_time(value: Any, name: str) -> datetime | None:
@@ -76,11 +84,15 @@ def parse_time(value: Any, name: str) -> datetime | None:
     if not isinstance(value, str):
         raise InvalidInput(f"{name}: must be an ISO-8601 date-time", code="invalid_timestamp")
     try:
-        return as_utc(datetime.fromisoformat(value))
-    except ValueError:
+        moment = as_utc(datetime.fromisoformat(value))
+    except (ValueError, OverflowError):
         raise InvalidInput(
             f"{name}: {value[:40]!r} is not an ISO-8601 date-time", code="invalid_timestamp"
         ) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidInput(f"{name}: must be between the years {EARLIEST.year} and "
+                           f"{LATEST.year - 1}", code="invalid_timestamp")
+    return moment
 
 
 def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
@@ -94,20 +106,16 @@ def _object(raw: dict[str, Any], key: str) -> dict[str, Any]:
 
 def _required_text(raw: dict[str, Any], key: str, kind: str) -> str:
     value = raw.get(key)
-    if not isinstance(value, str | int) or isinstance(value, bool) or str(value) == "":
+    if value is None or value == "":
         raise InvalidInput(f"{key}: required for {kind} calls", code=f"missing_{key}")
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise InvalidInput(f"{key}: must be at most {MAX_ID_LENGTH} characters", code="too_long")
-    return text
+    return _text(value, key, f"invalid_{key}")
 
 
 def _event_name(raw: dict[str, Any], kind: str) -> str | None:
     if kind == "track":
         return _required_text(raw, "event", kind)
-    if kind in ("page", "screen"):
-        name = raw.get("name")
-        return str(name)[:MAX_ID_LENGTH] if isinstance(name, str | int) and name != "" else None
+    if kind in ("page", "screen") and raw.get("name") not in (None, ""):
+        return _text(raw["name"], "name", "invalid_name")
     return None
 
 
@@ -123,7 +131,11 @@ def _corrected_times(
         return received_at, None, sent_at
     if sent_at is None:
         return original, original, None
-    return received_at - (sent_at - original), original, sent_at
+    try:
+        return received_at - (sent_at - original), original, sent_at
+    except OverflowError:
+        raise InvalidInput("timestamp: too far from sentAt to correct",
+                           code="invalid_timestamp") from None
 
 
 def parse_event(

@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clientela.core.errors import InvalidInput
 from clientela.customers import service as customers
 from clientela.db import driver_query
 from clientela.tracking import queries
 from clientela.tracking.identity import IdentityResolver
-from clientela.tracking.orders import ORDER_COMPLETED
-from clientela.tracking.schemas import IncomingEvent
-from clientela.tracking.store import append_events
+from clientela.tracking.orders import ORDER_COMPLETED, ORDER_REFUNDED
+from clientela.tracking.schemas import IncomingEvent, Rejection, parse_batch, parse_event
+from clientela.tracking.store import TimeTexts, append_events, render
 
 _CHUNK = 500
 
@@ -25,6 +26,28 @@ _CHUNK = 500
 class Recorded:
     stored: int
     duplicates: int
+
+
+def validated_event(body: Any, *, kind: str, received_at: datetime) -> IncomingEvent:
+    """One call checked and put in storage form; InvalidInput names what is wrong."""
+    event = parse_event(body, kind=kind, received_at=received_at, check_size=False)
+    render(event)
+    return event
+
+
+def validated_batch(body: Any, *, received_at: datetime, body_bytes: int
+                    ) -> tuple[list[IncomingEvent], list[Rejection]]:
+    """The storable calls of a batch, and a rejection (by index) for each of the others."""
+    parsed, rejected = parse_batch(body, received_at=received_at, body_bytes=body_bytes)
+    texts, accepted = TimeTexts(), []
+    for index, event in parsed:
+        try:
+            render(event, texts)
+        except InvalidInput as error:
+            rejected.append(Rejection(index=index, code=error.code, message=error.message))
+            continue
+        accepted.append(event)
+    return accepted, sorted(rejected, key=lambda rejection: rejection.index)
 
 
 def record_events(*, session: Session, source_id: int, events: list[IncomingEvent],
@@ -97,19 +120,26 @@ _KNOWN_IDS = "SELECT message_id FROM events WHERE source_id = ? AND message_id I
 
 
 def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[int]) -> None:
-    """A refund that does not say its amount refunds the whole order it names."""
-    batch_orders = {(owner, str(event.properties.get("order_id"))): event.revenue_cents or 0
+    """A refund that does not say its amount refunds the whole order it names (a refund
+    that names neither changes no revenue)."""
+    batch_orders = {(owner, _order_id(event)): event.revenue_cents or 0
                     for event, owner in zip(events, owners, strict=True)
                     if event.event == ORDER_COMPLETED and event.type == "track"}
     for event, owner in zip(events, owners, strict=True):
-        if event.type != "track" or event.event != "Order Refunded" or event.revenue_cents:
+        order_id = _order_id(event)
+        if (event.type != "track" or event.event != ORDER_REFUNDED
+                or event.revenue_cents is not None or order_id is None):
             continue
-        order_id = str(event.properties.get("order_id"))
         amount = batch_orders.get((owner, order_id))
         if amount is None:
             amount = queries.completed_order_cents(session=session, customer_id=owner,
                                                    order_id=order_id)
         event.revenue_cents = -(amount or 0)
+
+
+def _order_id(event: IncomingEvent) -> str | None:
+    value = event.properties.get("order_id")
+    return None if value is None or value == "" else str(value)
 
 
 def _activity(events: list[IncomingEvent], owners: list[int]) -> dict[int, customers.Activity]:

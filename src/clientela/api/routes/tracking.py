@@ -13,12 +13,8 @@ from clientela.api.ingest_writer import IngestWriter
 from clientela.api.responses import FastJSONResponse
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, Unauthorized
-from clientela.tracking.schemas import (
-    MAX_BATCH_BYTES,
-    MAX_EVENT_BYTES,
-    parse_batch,
-    parse_event,
-)
+from clientela.tracking.schemas import MAX_BATCH_BYTES, MAX_EVENT_BYTES
+from clientela.tracking.service import validated_batch, validated_event
 
 router = APIRouter(tags=["ingestion"])
 _BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
@@ -50,6 +46,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise InvalidInput("body: not valid gzip", code="invalid_gzip") from None
     if len(inflated) > limit or inflater.unconsumed_tail:
         raise _too_large(limit)
+    if not inflater.eof:
+        raise InvalidInput("body: gzip data is truncated", code="invalid_gzip")
     return inflated
 
 
@@ -84,7 +82,7 @@ async def _single(request: Request, kind: str) -> FastJSONResponse:
     received_at = utcnow()
     body = _json(await _read_body(request, MAX_EVENT_BYTES))
     source_id = _source(request, body)
-    event = parse_event(body, kind=kind, received_at=received_at, check_size=False)
+    event = validated_event(body, kind=kind, received_at=received_at)
     await _writer(request).submit(source_id, [event])
     return FastJSONResponse({"success": True})
 
@@ -97,9 +95,9 @@ async def batch(request: Request) -> FastJSONResponse:
     raw = await _read_body(request, MAX_BATCH_BYTES)
     body = _json(raw)
     source_id = _source(request, body)
-    accepted, rejected = parse_batch(body, received_at=received_at, body_bytes=len(raw))
+    accepted, rejected = validated_batch(body, received_at=received_at, body_bytes=len(raw))
     if accepted:
-        await _writer(request).submit(source_id, [event for _index, event in accepted])
+        await _writer(request).submit(source_id, accepted)
     return FastJSONResponse({
         "success": True,
         "rejected": [{"index": r.index, "code": r.code, "message": r.message} for r in rejected],
