@@ -263,3 +263,60 @@ def test_openapi_lists_the_ingestion_endpoints(client):
     paths = orjson.loads(client.get("/openapi.json").content)["paths"]
     for kind in ("identify", "track", "page", "screen", "group", "alias", "batch"):
         assert f"/v1/{kind}" in paths
+
+
+def test_values_that_cannot_be_stored_are_rejected_one_by_one(client, write_key, engine):
+    deep: dict = {}
+    node = deep
+    for _ in range(300):
+        node["x"] = {}
+        node = node["x"]
+    calls = [
+        {"type": "track", "anonymousId": "a", "event": "Deep", "properties": deep},
+        {"type": "track", "anonymousId": "a\x00b", "event": "Nul"},
+        {"type": "track", "anonymousId": "a", "event": "Nul", "properties": {"q": "x\x00"}},
+        {"type": "page", "anonymousId": "a", "timestamp": "0001-01-01T00:00:00+01:00"},
+        {"type": "page", "anonymousId": "a", "timestamp": "1800-01-01T00:00:00Z"},
+        {"type": "track", "anonymousId": "a", "event": "Order Completed",
+         "properties": {"total": "1e30"}},
+        {"type": "track", "anonymousId": "a", "event": "Order Completed",
+         "properties": {"total": -100}},
+        {"type": "page", "anonymousId": "a", "name": {"not": "text"}},
+        {"type": "page", "anonymousId": "ok", "messageId": "fine"},
+    ]
+    response = batch(client, write_key, calls)
+    assert response.status_code == 200
+    assert response.json()["rejected"] == [
+        {"index": 0, "code": "invalid_value", "message": "properties: cannot be stored "
+         "(nested too deeply, or a number beyond 64 bits)"},
+        {"index": 1, "code": "invalid_id",
+         "message": "anonymousId: must not contain NUL characters"},
+        {"index": 2, "code": "invalid_value",
+         "message": "properties: must not contain NUL characters"},
+        {"index": 3, "code": "invalid_timestamp",
+         "message": "timestamp: '0001-01-01T00:00:00+01:00' is not an ISO-8601 date-time"},
+        {"index": 4, "code": "invalid_timestamp",
+         "message": "timestamp: must be between the years 1900 and 2199"},
+        {"index": 5, "code": "invalid_amount",
+         "message": "properties.total: must be between 0 and 10000000000000"},
+        {"index": 6, "code": "invalid_amount",
+         "message": "properties.total: must be between 0 and 10000000000000"},
+        {"index": 7, "code": "invalid_name", "message": "name: must be a string"},
+    ]
+    assert _stored(engine) == 1
+
+
+def test_truncated_gzip_is_refused(client, write_key, engine):
+    body = gzip.compress(json.dumps({"batch": [{"type": "page", "anonymousId": "a"}]}).encode())
+    response = client.post("/v1/batch", content=body[:-6], headers={
+        **basic(write_key), "Content-Encoding": "gzip"})
+    assert response.json() == {"code": "invalid_gzip", "message": "body: gzip data is truncated"}
+    assert _stored(engine) == 0
+
+
+def test_a_refund_naming_no_order_changes_no_revenue(client, write_key, api):
+    send(client, write_key, "track", userId="u1", event="Order Completed",
+         properties={"total": 50})
+    send(client, write_key, "track", userId="u1", event="Order Refunded", properties={})
+    aggregates = customer_by_user(api, "u1")["aggregates"]
+    assert (aggregates["orders_count"], aggregates["revenue_total"]) == (1, 50.0)
