@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+import time
+
+from sqlalchemy import func, select
 
 from clientela.customers.models import Customer, CustomerMerge, IdentityConflict, TraitChange
 from clientela.db import session_scope
+from clientela.tracking.merging import merge_customers
 from tests.helpers import batch, customer_by_user, send
 
 
@@ -166,7 +170,7 @@ def test_manual_merge_and_unmerge(client, write_key, api, engine):
     assert gone.json() == {"code": "customer_merged",
                            "message": f"customer {two['id']}: merged into customer {one['id']}"}
     again = api.post(f"/api/v1/customers/{one['id']}/merge", json={"customer_id": two["id"]})
-    assert (again.status_code, again.json()["code"]) == (404, "customer_merged")
+    assert (again.status_code, again.json()["id"]) == (200, merged.json()["id"])  # idempotent
 
     split = api.post(f"/api/v1/merges/{merged.json()['id']}/unmerge")
     assert split.status_code == 200, split.text
@@ -224,3 +228,64 @@ def test_merges_within_one_batch_are_consistent(client, write_key, api, engine):
     assert customer["aggregates"]["events_total"] == 5
     assert customer["aggregates"]["revenue_total"] == 12.0
     assert len(_live_customers(engine)) == 1
+
+
+def test_a_split_merge_stays_split_when_both_ids_come_again(client, write_key, api, engine):
+    send(client, write_key, "identify", userId="u1", traits={"firstName": "Ana"})
+    send(client, write_key, "page", anonymousId="a1", name="Home")
+    send(client, write_key, "track", userId="u1", anonymousId="a1", event="Signed In")
+    with session_scope(engine, writes=False) as session:
+        merge_id = session.scalars(select(CustomerMerge.id)).one()
+    assert api.post(f"/api/v1/merges/{merge_id}/unmerge").status_code == 200
+    send(client, write_key, "track", userId="u1", anonymousId="a1", event="Again")
+    assert len(_live_customers(engine)) == 2
+    with session_scope(engine, writes=False) as session:
+        assert len(list(session.scalars(select(CustomerMerge)))) == 1
+        kinds = [(c.kind, c.reason) for c in session.scalars(
+            select(IdentityConflict).order_by(IdentityConflict.id))]
+    assert kinds == [("split", f"merge {merge_id} was split"),
+                     ("anonymous_id", "track named anonymous_id: a split merge keeps them "
+                                      "apart")]
+    assert customer_by_user(api, "u1")["aggregates"]["events"]["track"] == 2
+
+
+def test_alias_conflict_names_the_kind_it_found(client, write_key, api, engine):
+    send(client, write_key, "identify", userId="bob", anonymousId="tablet")
+    send(client, write_key, "identify", userId="alice")
+    send(client, write_key, "alias", userId="alice", previousId="tablet")
+    with session_scope(engine, writes=False) as session:
+        conflict = session.scalars(select(IdentityConflict)).one()
+    assert (conflict.kind, conflict.value, conflict.reason) == (
+        "anonymous_id", "tablet", "alias: both customers have their own user id")
+
+
+def test_a_new_device_naming_a_known_email_joins_without_a_merge(client, write_key, api,
+                                                                  engine):
+    send(client, write_key, "identify", userId="u1", traits={"email": "ana@example.com"})
+    send(client, write_key, "identify", anonymousId="new-phone",
+         traits={"email": "ana@example.com"})
+    assert _identities(customer_by_user(api, "u1")) == {
+        ("user_id", "u1"), ("email", "ana@example.com"), ("anonymous_id", "new-phone")}
+    with session_scope(engine, writes=False) as session:
+        assert list(session.scalars(select(CustomerMerge))) == []
+        assert session.scalar(select(func.count()).select_from(Customer)) == 1
+
+
+def test_an_event_written_during_a_merge_lands_on_the_survivor(client, write_key, api,
+                                                                engine, settings):
+    send(client, write_key, "identify", userId="u1")
+    send(client, write_key, "page", anonymousId="a1", name="Before")
+    answers: list[int] = []
+    with session_scope(engine) as session:  # a merge in flight, holding its locks
+        merge_customers(session=session, first=1, second=2, reason="test",
+                        default_region="BR")
+        late = threading.Thread(target=lambda: answers.append(
+            send(client, write_key, "page", anonymousId="a1", name="During").status_code))
+        late.start()
+        time.sleep(0.5)
+    late.join(10)
+    assert answers == [200]
+    customer = customer_by_user(api, "u1")
+    assert customer["aggregates"]["events"]["page"] == 2
+    assert [e["event"] for e in api.get("/api/v1/customers/1/events").json()["items"]] == [
+        "During", "Before", None]

@@ -18,12 +18,14 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.customers.merging import CustomerMoved
 from clientela.db import WriterLock, session_scope
 from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.service import Recorded, record_batches
 
 log = logging.getLogger(__name__)
-_STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout)
+_STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout,
+                   CustomerMoved)
 # PostgreSQL's deadlock_detected and serialization_failure: transient, worth a retry.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 3
@@ -140,7 +142,7 @@ class IngestWriter:
 
 
 def _lost_a_race(error: Exception) -> bool:
-    if isinstance(error, IntegrityError):
+    if isinstance(error, IntegrityError | CustomerMoved):
         return True
     return getattr(getattr(error, "orig", None), "sqlstate", None) in _RETRY_SQLSTATES
 

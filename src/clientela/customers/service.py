@@ -290,6 +290,13 @@ def tags_of(*, session: Session, customer_id: int) -> list[str]:
         CustomerTag.customer_id == customer_id).order_by(CustomerTag.tag)))
 
 
+def restore_email_consent(*, session: Session, customer_id: int, state: str,
+                          source: str | None, at: datetime | None) -> None:
+    """Put back a consent exactly as it was recorded (used when a merge is split)."""
+    session.execute(update(Customer).where(Customer.id == customer_id).values(
+        email_marketing=state, email_marketing_source=source, email_marketing_at=at))
+
+
 def set_email_consent(*, session: Session, customer_id: int, state: str, source: str,
                       at: datetime | None = None) -> None:
     """Record the customer's e-mail marketing consent, where it came from and when."""

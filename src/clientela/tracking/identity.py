@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientela.core.clock import utcnow
+from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
-from clientela.customers.models import IDENTITY_KINDS, IdentityConflict
+from clientela.customers.models import IDENTITY_KINDS
 from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.db import driver_query
 from clientela.tracking.merging import merge_customers
@@ -132,15 +131,18 @@ class IdentityResolver:
         if event.type == "alias":
             return self._resolve_alias(event)
         keys = event_identities(event, default_region=self.default_region)
-        owner = self._primary(event)
+        owner = self._primary(event, keys)
         for key in keys[1:] if event.user_id else keys:
             owner = self._link(owner, key, reason=f"{event.type} named {key[0]}")
         return owner
 
-    def _primary(self, event: IncomingEvent) -> int:
+    def _primary(self, event: IncomingEvent, keys: list[Key]) -> int:
         if not event.user_id:
-            assert event.anonymous_id is not None
-            return self._find(("anonymous_id", event.anonymous_id)) or self._create(event)
+            # A new device that names a known e-mail or phone joins that customer at once.
+            for key in keys:
+                if (known := self._find(key)) is not None:
+                    return known
+            return self._create(event)
         user_key = ("user_id", event.user_id)
         owner = self._find(user_key)
         if owner is None:
@@ -159,8 +161,11 @@ class IdentityResolver:
 
     def _resolve_alias(self, event: IncomingEvent) -> int:
         assert event.previous_id is not None
-        previous = (self._find(("user_id", event.previous_id))
-                    or self._find(("anonymous_id", event.previous_id)))
+        previous_key: Key = ("user_id", event.previous_id)
+        previous = self._find(previous_key)
+        if previous is None:
+            previous_key = ("anonymous_id", event.previous_id)
+            previous = self._find(previous_key)
         if event.user_id is None:
             owner = previous or self._create(event)
             self._attach(owner, ("anonymous_id", event.anonymous_id or event.previous_id))
@@ -172,7 +177,7 @@ class IdentityResolver:
         if previous is None:
             self._attach(owner, ("anonymous_id", event.previous_id))
             return owner
-        return self._join(owner, previous, ("user_id", event.previous_id), reason="alias")
+        return self._join(owner, previous, previous_key, reason="alias")
 
     def _join(self, owner: int, other: int, key: Key, *, reason: str) -> int:
         """One customer from two, unless both carry user ids: then record the conflict."""
@@ -181,7 +186,11 @@ class IdentityResolver:
         self.flush()
         owner, other = self.final(owner), self.final(other)
         if self.user_ids.get(owner) and self.user_ids.get(other):
-            self._record_conflict(owner, other, key, reason)
+            self._record_conflict(owner, other, key, f"{reason}: both customers have their "
+                                  "own user id")
+            return owner
+        if customer_merging.kept_apart(session=self.session, first=owner, second=other):
+            self._record_conflict(owner, other, key, f"{reason}: a split merge keeps them apart")
             return owner
         merge = merge_customers(session=self.session, first=owner, second=other,
                                 reason=reason, default_region=self.default_region)
@@ -192,15 +201,8 @@ class IdentityResolver:
 
     def _record_conflict(self, owner: int, other: int, key: Key, reason: str) -> None:
         marker = (owner, other, key[0], key[1])
-        if marker in self.conflicts:
-            return
-        self.conflicts.add(marker)
-        exists = self.session.scalar(select(IdentityConflict.id).where(
-            IdentityConflict.customer_id == owner, IdentityConflict.other_customer_id == other,
-            IdentityConflict.kind == key[0], IdentityConflict.value == key[1]))
-        if exists is None:
-            self.session.add(IdentityConflict(
-                customer_id=owner, other_customer_id=other, kind=key[0], value=key[1],
-                reason=f"{reason}: both customers have their own user id", created_at=utcnow()))
-            self.session.flush()
-
+        if marker not in self.conflicts:
+            self.conflicts.add(marker)
+            customer_merging.record_conflict(session=self.session, customer_id=owner,
+                                             other_id=other, kind=key[0], value=key[1],
+                                             reason=reason)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from clientela.core.errors import InvalidInput
+from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.db import driver_query
 from clientela.tracking import queries
@@ -68,6 +69,7 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Incomi
     resolver.flush()
     origins = [resolver.real(cid) for cid in resolved]
     owners = [resolver.final(cid) for cid in resolved]
+    customer_merging.lock_live(session=session, customer_ids=owners)
     _price_refunds(session, events, owners)
     append_events(session=session, sources=[source for source, _event in fresh],
                   events=events, owners=owners, origins=origins)
