@@ -56,6 +56,14 @@ def _stored(settings) -> int:
     return count
 
 
+def _wait_for(writer, backlog: tuple[int, int]) -> None:
+    """Until the writer's (queued, being written) events are `backlog`, at most 5 s."""
+    deadline = time.monotonic() + 5
+    while writer.backlog() != backlog:
+        assert time.monotonic() < deadline, writer.backlog()
+        time.sleep(0.01)
+
+
 def _calls(tag: str, n: int = 5) -> list[dict]:
     return [{"type": "track", "anonymousId": tag, "event": "E", "messageId": f"{tag}-{i}"}
             for i in range(n)]
@@ -78,6 +86,7 @@ def test_storage_failure_is_503_with_retry_after_and_nothing_is_lost(settings, d
 
 def test_overload_is_429_with_retry_after(settings, database_url):
     client, key = _client(settings, db_busy_timeout_ms=5000, ingest_queue_limit=5)
+    writer = client.app.state.ingest_writer
     answers: dict[str, int] = {}
 
     def post(tag: str) -> None:
@@ -87,10 +96,10 @@ def test_overload_is_429_with_retry_after(settings, database_url):
         with _database_locked(database_url):
             writing = threading.Thread(target=post, args=("first",))
             writing.start()
-            time.sleep(0.5)  # the writer holds the first batch, waiting for the lock
+            _wait_for(writer, (0, 5))  # the writer holds the first batch, waiting for the lock
             queued = threading.Thread(target=post, args=("second",))
             queued.start()
-            time.sleep(0.3)
+            _wait_for(writer, (5, 5))
             refused = batch(client, key, _calls("third"))
             assert refused.status_code == 429
             assert refused.headers["Retry-After"] == "5"

@@ -77,7 +77,8 @@ def test_migrate_creates_a_fresh_sqlite_file(tmp_path):
 
 
 def test_default_secret_key_is_refused_outside_development(tmp_path):
-    with pytest.raises(ValueError, match="CLIENTELA_SECRET_KEY must be set"):
-        Settings(env="production", data_dir=tmp_path)
+    for env in ("production", "test"):
+        with pytest.raises(ValueError, match="CLIENTELA_SECRET_KEY must be set"):
+            Settings(env=env, data_dir=tmp_path)
     assert Settings(env="production", secret_key="a-real-secret").env == "production"
     assert Settings(env="development").secret_key  # the default is fine on a laptop

@@ -193,3 +193,69 @@ def test_timeline_filters_and_pages(api, client, write_key):
     assert [e["timestamp"][-3:] for e in only["items"]] == ["04Z", "01Z"]
     bad = api.get("/api/v1/customers/1/events", params={"type": "shout"})
     assert (bad.status_code, bad.json()["code"]) == (400, "invalid_type")
+
+
+def test_out_of_range_and_malformed_inputs_get_named_errors(api):
+    api.post("/api/v1/customers", json={"user_id": "u1"})
+    huge = api.get(f"/api/v1/customers/{2**63}")
+    assert huge.status_code == 422
+    assert huge.json()["message"] == (
+        "customer_id: Input should be less than or equal to 9223372036854775807")
+    assert api.post(f"/api/v1/merges/{2**64}/unmerge").status_code == 422
+    nul = api.get("/api/v1/customers", params={"q": "a\x00b"})
+    assert (nul.status_code, nul.json()["message"].split(":")[0]) == (422, "q")
+    broken = api.post("/api/v1/customers", content=b"{broken",
+                      headers={"Content-Type": "application/json"})
+    assert broken.json() == {"code": "invalid_json", "message": "body: invalid JSON"}
+    assert broken.status_code == 400
+    coerced = api.post("/api/v1/customers/1/merge", json={"customer_id": True})
+    assert coerced.json()["message"] == "customer_id: Input should be a valid integer"
+    assert api.get("/api/v1/customers/99/merges").json()["code"] == "customer_not_found"
+    assert api.get("/api/v1/customers/99/conflicts").status_code == 404
+
+
+def test_traits_that_belong_to_fields_or_cannot_be_stored_are_refused(api):
+    api.post("/api/v1/customers", json={"user_id": "u1", "email": "one@example.com"})
+    api.post("/api/v1/customers", json={"user_id": "u2"})
+    cases = [
+        ({"traits": {"email": "one@example.com"}},
+         "traits: Value error, email is set with the email field"),
+        ({"traits": {"n": 10**20}}, "traits: Value error, cannot be stored (nested too "
+         "deeply, or a number beyond 64 bits)"),
+        ({"traits": {"x" * 201: 1}}, "traits: Value error, keys must be 1 to 200 characters"),
+        ({"first_name": "A\x00"}, "first_name: Value error, must not contain NUL characters"),
+    ]
+    for body, message in cases:
+        response = api.patch("/api/v1/customers/2", json=body)
+        assert (response.status_code, response.json()["message"]) == (422, message)
+    assert api.get("/api/v1/customers", params={"email": "one@example.com"}).json()[
+        "items"][0]["id"] == 1
+
+
+def test_removing_the_email_removes_the_identity(api):
+    api.post("/api/v1/customers", json={"user_id": "u1", "email": "one@example.com",
+                                        "phone": "+55 11 98765-4321"})
+    patched = api.patch("/api/v1/customers/1", json={"email": None, "phone": None})
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["email"], patched.json()["phone"]) == (None, None)
+    assert patched.json()["identities"] == [{"kind": "user_id", "value": "u1"}]
+    assert api.get("/api/v1/customers", params={"email": "one@example.com"}).json()[
+        "items"] == []
+
+
+def test_upsert_never_gives_a_customer_a_second_user_id(api):
+    api.post("/api/v1/customers", json={"user_id": "a", "email": "a@example.com"})
+    second = api.post("/api/v1/customers", json={"user_id": "zzz", "email": "a@example.com"})
+    assert (second.status_code, second.json()) == (409, {
+        "code": "identity_taken",
+        "message": "user_id: the customer with this e-mail has user id 'a'; merge the two "
+                   "instead"})
+    assert api.get("/api/v1/customers/1").json()["identities"] == [
+        {"kind": "user_id", "value": "a"}, {"kind": "email", "value": "a@example.com"}]
+
+
+def test_tags_with_a_slash(api):
+    api.post("/api/v1/customers", json={"user_id": "u1"})
+    assert api.post("/api/v1/customers/1/tags", json={"tags": ["b2b/atacado"]}).json() == [
+        "b2b/atacado"]
+    assert api.delete("/api/v1/customers/1/tags/b2b/atacado").json() == []

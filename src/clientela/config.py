@@ -45,7 +45,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEFAULT_SECRET_KEY:
+        if self.env != "development" and self.secret_key == DEFAULT_SECRET_KEY:
             raise ValueError(
                 "CLIENTELA_SECRET_KEY must be set to a private value outside development"
             )

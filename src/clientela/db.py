@@ -69,14 +69,15 @@ def build_engine(settings: Settings) -> Engine:
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # hide_parameters: errors are logged, and parameters hold personal data.
+        engine = create_engine(url, connect_args={"check_same_thread": False},
+                               hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas(settings.db_busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options = f"-c lock_timeout={settings.db_busy_timeout_ms}"
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, connect_args={"options": options}
-    )
+    return create_engine(url, pool_pre_ping=True, pool_size=10, hide_parameters=True,
+                         connect_args={"options": options})
 
 
 @lru_cache(maxsize=1)

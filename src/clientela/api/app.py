@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.engine = engine
     app.state.ingest_writer = writer
-    app.state.key_cache = KeyCache()
+    app.state.key_cache = KeyCache(engine)
     errors.install(app)
     for router in (health.router, tracking.router, customers.router):
         app.include_router(router)

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from clientela.config import Settings
 from clientela.core.errors import Unauthorized
@@ -17,6 +18,7 @@ from clientela.db import session_factory
 from clientela.team import service as team
 
 _KEY_CACHE_SECONDS = 30.0
+_KEY_CACHE_SIZE = 10_000
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -52,22 +54,30 @@ ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 
 
 class KeyCache:
-    """Recently checked keys, so a busy ingestion endpoint does not query for each request."""
+    """Recently checked keys, so a busy ingestion endpoint does not query for each request.
+    A revoked key stops working within `_KEY_CACHE_SECONDS`."""
 
-    def __init__(self) -> None:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
         self._known: dict[tuple[str, str], tuple[int, float]] = {}
 
-    def lookup(self, engine: Engine, key: str, kind: str) -> int | None:
+    async def lookup(self, key: str, kind: str) -> int | None:
+        """The key's id, or None; a miss asks the database off the event loop."""
         hit = self._known.get((kind, key))
         now = time.monotonic()
         if hit is not None and now - hit[1] < _KEY_CACHE_SECONDS:
             return hit[0]
-        with session_factory(engine, writes=False)() as session:
+        key_id = await run_in_threadpool(self._find, key, kind)
+        if key_id is not None:
+            if len(self._known) >= _KEY_CACHE_SIZE:
+                self._known.clear()
+            self._known[(kind, key)] = (key_id, now)
+        return key_id
+
+    def _find(self, key: str, kind: str) -> int | None:
+        with session_factory(self.engine, writes=False)() as session:
             row = team.find_key(session=session, key=key, kind=kind)
-            if row is None:
-                return None
-            self._known[(kind, key)] = (row.id, now)
-            return row.id
+            return None if row is None else row.id
 
 
 def basic_user(request: Request) -> str | None:
@@ -83,7 +93,7 @@ def basic_user(request: Request) -> str | None:
     return decoded.partition(":")[0] or None
 
 
-def require_secret_key(request: Request) -> int:
+async def require_secret_key(request: Request) -> int:
     """The id of the secret key in `Authorization: Bearer KEY`; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
@@ -91,7 +101,7 @@ def require_secret_key(request: Request) -> int:
         raise Unauthorized("Authorization: send a secret key as 'Bearer KEY'",
                            code="missing_key")
     cache: KeyCache = request.app.state.key_cache
-    key_id = cache.lookup(request.app.state.engine, key.strip(), "secret")
+    key_id = await cache.lookup(key.strip(), "secret")
     if key_id is None:
         raise Unauthorized("Authorization: the secret key is not valid", code="invalid_key")
     return key_id

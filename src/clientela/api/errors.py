@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -36,6 +36,8 @@ async def _domain(_request: Request, error: Exception) -> FastJSONResponse:
 async def _validation(_request: Request, error: Exception) -> FastJSONResponse:
     assert isinstance(error, RequestValidationError)
     first = error.errors()[0]
+    if first.get("type") == "json_invalid":
+        return error_response(400, "invalid_json", "body: invalid JSON")
     message = f"{_field(tuple(first.get('loc', ())))}: {first.get('msg', 'is invalid')}"
     return error_response(422, "invalid", message)
 
@@ -48,8 +50,19 @@ async def _http(_request: Request, error: Exception) -> FastJSONResponse:
 
 
 async def _storage(_request: Request, error: Exception) -> FastJSONResponse:
-    log.warning("storage failure: %s", error)
+    log.warning("storage failure: %s", type(error).__name__)
     return error_response(503, "storage_unavailable", "the database is unavailable; retry later")
+
+
+async def _race(_request: Request, _error: Exception) -> FastJSONResponse:
+    # A concurrent request stored the same unique value first; a retry sees it.
+    return error_response(409, "concurrent_change",
+                          "another request changed the same customer at the same time; retry")
+
+
+async def _unexpected(_request: Request, error: Exception) -> FastJSONResponse:
+    log.exception("unexpected error", exc_info=error)
+    return error_response(500, "internal_error", "an unexpected error; it has been logged")
 
 
 def install(app: FastAPI) -> None:
@@ -59,3 +72,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http)
     for kind in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(kind, _storage)
+    app.add_exception_handler(IntegrityError, _race)
+    app.add_exception_handler(Exception, _unexpected)

@@ -29,6 +29,7 @@ _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout
 # PostgreSQL's deadlock_detected and serialization_failure: transient, worth a retry.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 3
+_ANSWER_WITHIN = 60.0
 
 
 @dataclass(slots=True)
@@ -50,10 +51,16 @@ class IngestWriter:
         self.group_events = group_events
         self._jobs: deque[_Job] = deque()
         self._queued_events = 0
+        self._writing_events = 0
         self._wake = threading.Condition()
         self._lock = WriterLock(engine)
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+
+    def backlog(self) -> tuple[int, int]:
+        """(events queued, events being written) at this moment."""
+        with self._wake:
+            return self._queued_events, self._writing_events
 
     def start(self) -> None:
         self._thread.start()
@@ -78,7 +85,12 @@ class IngestWriter:
             self._jobs.append(job)
             self._queued_events += len(events)
             self._wake.notify()
-        return await job.future
+        try:
+            return await asyncio.wait_for(asyncio.shield(job.future), _ANSWER_WITHIN)
+        except TimeoutError:
+            # Still queued or being written: it may yet be stored, so the client retries
+            # and the messageId keeps the retry from storing it twice.
+            raise StorageUnavailable("the write is taking too long; retry later") from None
 
     def _take_group(self) -> list[_Job] | None:
         with self._wake:
@@ -94,11 +106,14 @@ class IngestWriter:
                 group.append(job)
                 size += len(job.events)
             self._queued_events -= size
+            self._writing_events = size
             return group
 
     def _run(self) -> None:
         while (group := self._take_group()) is not None:
             self._write_group(group)
+            with self._wake:
+                self._writing_events = 0
 
     def _write_group(self, group: list[_Job]) -> None:
         for attempt in range(_RACE_RETRIES):

@@ -50,7 +50,15 @@ def _claim(session: Session, customer_id: int, kind: str, value: str) -> None:
                        code="identity_taken")
 
 
-def _claim_contacts(session: Session, customer_id: int, changes: ProfileIn, region: str) -> None:
+def _claim_contacts(session: Session, customer: Customer, changes: ProfileIn,
+                    region: str) -> None:
+    customer_id = customer.id
+    given = changes.model_fields_set
+    for kind in ("email", "phone"):
+        if kind in given and getattr(changes, kind) is None and getattr(customer, kind):
+            # Removing the address also stops it from identifying this customer.
+            service.remove_identity(session=session, customer_id=customer_id, kind=kind,
+                                    value=getattr(customer, kind))
     if changes.email:
         email = normalize_email(changes.email)
         if email is None:
@@ -69,7 +77,7 @@ def update_profile(*, session: Session, customer_id: int, changes: ProfileIn,
                    default_region: str, source: str = "api") -> Customer:
     """Apply fields, traits and consent to the customer; the caller commits."""
     customer = service.get_customer(session=session, customer_id=customer_id)
-    _claim_contacts(session, customer_id, changes, default_region)
+    _claim_contacts(session, customer, changes, default_region)
     current = dict(customer.traits or {})
     incoming = _incoming_traits(changes, current)
     now = utcnow()
@@ -103,7 +111,7 @@ def upsert_customer(*, session: Session, data: CustomerIn, default_region: str
     if existing is None:
         existing = service.create_customer(session=session, seen_at=utcnow())
     if data.user_id:
-        _claim(session, existing, "user_id", data.user_id)
+        _claim_user_id(session, existing, data.user_id)
     profile = ProfileIn.model_validate(data.model_dump(
         include=data.model_fields_set & set(ProfileIn.model_fields)))
     customer = update_profile(session=session, customer_id=existing, changes=profile,
@@ -111,6 +119,17 @@ def upsert_customer(*, session: Session, data: CustomerIn, default_region: str
     if data.tags:
         service.add_tags(session=session, customer_id=existing, tags=data.tags)
     return customer, created
+
+
+def _claim_user_id(session: Session, customer_id: int, user_id: str) -> None:
+    """A customer found by e-mail keeps its own user id: a second one is a conflict."""
+    others = [value for kind, value in service.identities_of(
+        session=session, customer_ids=[customer_id]).get(customer_id, [])
+        if kind == "user_id" and value != user_id]
+    if others:
+        raise Conflict(f"user_id: the customer with this e-mail has user id {others[0]!r}; "
+                       "merge the two instead", code="identity_taken")
+    _claim(session, customer_id, "user_id", user_id)
 
 
 def _owner(session: Session, kind: str, value: str) -> int | None:

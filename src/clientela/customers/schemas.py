@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 ConsentState = Literal["subscribed", "unsubscribed", "unknown"]
+MAX_ID = 2**63 - 1
+# Traits the profile fields own: they are set through those fields, which check identities.
+FIELD_TRAITS = {"email": "email", "phone": "phone"}
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
 
 
 class IdentityOut(BaseModel):
@@ -62,43 +75,61 @@ class CustomerPage(BaseModel):
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email_marketing: ConsentState
-    source: str = Field("api", max_length=100)
+    source: Text = Field("api", max_length=100)
 
 
 class ProfileIn(BaseModel):
     """Profile fields; each maps onto a Segment reserved trait."""
 
     model_config = ConfigDict(extra="forbid")
-    email: str | None = Field(None, max_length=320)
-    phone: str | None = Field(None, max_length=40)
-    first_name: str | None = Field(None, max_length=200)
-    last_name: str | None = Field(None, max_length=200)
-    gender: str | None = Field(None, max_length=32)
+    email: Text | None = Field(None, max_length=320)
+    phone: Text | None = Field(None, max_length=40)
+    first_name: Text | None = Field(None, max_length=200)
+    last_name: Text | None = Field(None, max_length=200)
+    gender: Text | None = Field(None, max_length=32)
     birthday: date | None = None
-    locale: str | None = Field(None, max_length=35)
-    city: str | None = Field(None, max_length=200)
-    region: str | None = Field(None, max_length=200)
-    country: str | None = Field(None, max_length=100)
+    locale: Text | None = Field(None, max_length=35)
+    city: Text | None = Field(None, max_length=200)
+    region: Text | None = Field(None, max_length=200)
+    country: Text | None = Field(None, max_length=100)
     traits: dict[str, Any] | None = None
     consent: ConsentIn | None = None
+
+    @field_validator("traits")
+    @classmethod
+    def _storable_traits(cls, traits: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in traits or {}:
+            if key in FIELD_TRAITS:
+                raise ValueError(f"{key} is set with the {FIELD_TRAITS[key]} field")
+            if not 1 <= len(key) <= 200:
+                raise ValueError("keys must be 1 to 200 characters")
+        try:
+            text = orjson.dumps(traits)
+        except orjson.JSONEncodeError:
+            raise ValueError("cannot be stored (nested too deeply, or a number beyond "
+                             "64 bits)") from None
+        if b"\\u0000" in text:
+            raise ValueError("must not contain NUL characters")
+        return traits
 
 
 class CustomerIn(ProfileIn):
     """Create, or update the customer already known by this user id or e-mail."""
 
-    user_id: str | None = Field(None, min_length=1, max_length=255)
-    tags: list[str] = Field(default_factory=list, max_length=100)
+    user_id: Text | None = Field(None, min_length=1, max_length=255)
+    tags: list[Text] = Field(default_factory=list, max_length=100)
 
 
 class TagsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tags: list[str] = Field(min_length=1, max_length=100)
+    tags: list[Text] = Field(min_length=1, max_length=100)
 
 
 class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    customer_id: int = Field(description="The other customer; the older of the two survives.")
-    reason: str = Field("manual merge", min_length=1, max_length=200)
+    customer_id: StrictInt = Field(ge=1, le=MAX_ID,
+                                   description="The other customer; the older one survives.")
+    reason: Text = Field("manual merge", min_length=1, max_length=200)
 
 
 class MergeOut(BaseModel):

@@ -80,6 +80,12 @@ def get_customer(*, session: Session, customer_id: int) -> Customer:
     return customer
 
 
+def ensure_exists(*, session: Session, customer_id: int) -> None:
+    """NotFound unless a customer with this id exists, live or merged away."""
+    if session.scalar(select(Customer.id).where(Customer.id == customer_id)) is None:
+        raise NotFound(f"customer {customer_id}: no such customer", code="customer_not_found")
+
+
 def surviving_id(*, session: Session, customer_id: int) -> int:
     """The live customer that `customer_id` was (perhaps transitively) merged into."""
     current: int | None = customer_id
@@ -118,6 +124,12 @@ def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str
 
 
 _ADD_IDENTITY = "INSERT INTO identities (customer_id, kind, value, created_at) VALUES (?, ?, ?, ?)"
+
+
+def remove_identity(*, session: Session, customer_id: int, kind: str, value: str) -> None:
+    """Stop `value` from identifying the customer."""
+    session.execute(delete(Identity).where(Identity.customer_id == customer_id,
+                                           Identity.kind == kind, Identity.value == value))
 
 
 def identities_of(*, session: Session, customer_ids: Iterable[int]

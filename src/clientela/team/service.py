@@ -7,7 +7,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
@@ -67,14 +67,21 @@ def create_user(*, session: Session, email: str, password: str, role: str) -> Us
 
 
 def authenticate(*, session: Session, email: str, password: str) -> User | None:
-    """The user with these credentials, or None; records the sign-in time."""
+    """The user with these credentials, or None. Only reads, so the slow password hash is
+    never computed while holding a write lock."""
     address = normalize_email(email)
     user = session.scalar(select(User).where(User.email == address)) if address else None
     if user is None or not password_matches(password, user.password_hash):
         return None
-    user.last_login_at = utcnow()
-    session.flush()
     return user
+
+
+def record_sign_in(*, session: Session, user_id: int) -> None:
+    session.execute(update(User).where(User.id == user_id).values(last_login_at=utcnow()))
+
+
+def find_user(*, session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == email))
 
 
 def create_key(*, session: Session, kind: str, name: str = "") -> IssuedKey:

@@ -30,9 +30,11 @@ class SignInRequired(Exception):
     """Raised by pages when nobody is signed in; answered with a redirect to /login."""
 
 
-def signed_in_user(request: Request) -> str:
+def signed_in_user(request: Request, session: ReadSessionDep) -> str:
+    """The signed-in user's e-mail; a cookie naming a user who no longer exists is void."""
     email = request.session.get("user")
-    if not email:
+    if not email or team.find_user(session=session, email=str(email)) is None:
+        request.session.clear()
         raise SignInRequired
     return str(email)
 
@@ -55,11 +57,12 @@ def login_form(request: Request) -> HTMLResponse:
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, session: SessionDep, email: Annotated[str, Form()] = "",
-          password: Annotated[str, Form()] = "") -> Response:
-    user = team.authenticate(session=session, email=email, password=password)
+def login(request: Request, reading: ReadSessionDep, session: SessionDep,
+          email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:
+    user = team.authenticate(session=reading, email=email, password=password)
     if user is None:
         return _page(request, "login.html", status=401, error="Wrong e-mail or password.")
+    team.record_sign_in(session=session, user_id=user.id)
     session.commit()
     request.session["user"] = user.email
     request.session["role"] = user.role

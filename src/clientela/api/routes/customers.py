@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi import Path as PathParam
 
 from clientela.api.deps import ReadSessionDep, SecretKeyDep, SessionDep, SettingsDep
 from clientela.core.clock import as_utc
@@ -15,6 +16,7 @@ from clientela.customers import profile
 from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
 from clientela.customers.schemas import (
+    MAX_ID,
     ConflictOut,
     CustomerIn,
     CustomerOut,
@@ -32,6 +34,10 @@ from clientela.tracking.models import Event
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 Limit = Annotated[int, Query(ge=1, le=200)]
+CustomerId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+MergeId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+# Query text: no NUL characters, which no database stores.
+QueryText = Annotated[str | None, Query(max_length=320, pattern=r"^[^\x00]*$")]
 
 
 def _one(session: ReadSessionDep | SessionDep, customer_id: int) -> CustomerOut:
@@ -42,8 +48,8 @@ def _one(session: ReadSessionDep | SessionDep, customer_id: int) -> CustomerOut:
 @router.get("/customers", response_model=CustomerPage)
 def list_customers(
     session: ReadSessionDep, settings: SettingsDep, _key: SecretKeyDep,
-    email: str | None = None, user_id: str | None = None, q: str | None = None,
-    tag: str | None = None, country: str | None = None, sort: str = "-last_seen_at",
+    email: QueryText = None, user_id: QueryText = None, q: QueryText = None,
+    tag: QueryText = None, country: QueryText = None, sort: str = "-last_seen_at",
     cursor: str | None = None, limit: Limit = 50, count: bool = False,
 ) -> CustomerPage:
     """Live customers, filtered and sorted, a keyset page at a time."""
@@ -62,7 +68,8 @@ def list_customers(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
-def get_customer(customer_id: int, session: ReadSessionDep, _key: SecretKeyDep) -> CustomerOut:
+def get_customer(customer_id: CustomerId, session: ReadSessionDep,
+                 _key: SecretKeyDep) -> CustomerOut:
     """One customer's 360° profile."""
     return _one(session, customer_id)
 
@@ -80,7 +87,7 @@ def create_customer(body: CustomerIn, response: Response, session: SessionDep,
 
 
 @router.patch("/customers/{customer_id}", response_model=CustomerOut)
-def update_customer(customer_id: int, body: ProfileIn, session: SessionDep,
+def update_customer(customer_id: CustomerId, body: ProfileIn, session: SessionDep,
                     settings: SettingsDep, _key: SecretKeyDep) -> CustomerOut:
     """Change profile fields, custom traits (null removes one) or consent."""
     profile.update_profile(session=session, customer_id=customer_id, changes=body,
@@ -90,7 +97,7 @@ def update_customer(customer_id: int, body: ProfileIn, session: SessionDep,
 
 
 @router.post("/customers/{customer_id}/tags", response_model=list[str])
-def add_tags(customer_id: int, body: TagsIn, session: SessionDep,
+def add_tags(customer_id: CustomerId, body: TagsIn, session: SessionDep,
              _key: SecretKeyDep) -> list[str]:
     """Add tags; answers every tag the customer now has."""
     tags = customers.add_tags(session=session, customer_id=customer_id, tags=body.tags)
@@ -98,8 +105,8 @@ def add_tags(customer_id: int, body: TagsIn, session: SessionDep,
     return tags
 
 
-@router.delete("/customers/{customer_id}/tags/{tag}", response_model=list[str])
-def remove_tag(customer_id: int, tag: str, session: SessionDep,
+@router.delete("/customers/{customer_id}/tags/{tag:path}", response_model=list[str])
+def remove_tag(customer_id: CustomerId, tag: str, session: SessionDep,
                _key: SecretKeyDep) -> list[str]:
     """Remove one tag; answers the tags left."""
     tags = customers.remove_tag(session=session, customer_id=customer_id, tag=tag)
@@ -109,7 +116,8 @@ def remove_tag(customer_id: int, tag: str, session: SessionDep,
 
 @router.get("/customers/{customer_id}/events", response_model=EventPage)
 def customer_events(
-    customer_id: int, session: ReadSessionDep, settings: SettingsDep, _key: SecretKeyDep,
+    customer_id: CustomerId, session: ReadSessionDep, settings: SettingsDep,
+    _key: SecretKeyDep,
     type: Annotated[list[str] | None, Query()] = None,
     event: Annotated[list[str] | None, Query()] = None,
     cursor: str | None = None, limit: Limit = 50,
@@ -147,7 +155,7 @@ def _event_out(row: Event) -> EventOut:
 
 
 @router.post("/customers/{customer_id}/merge", response_model=MergeOut)
-def merge_customer(customer_id: int, body: MergeIn, session: SessionDep,
+def merge_customer(customer_id: CustomerId, body: MergeIn, session: SessionDep,
                    settings: SettingsDep, _key: SecretKeyDep) -> MergeOut:
     """Merge two customers; the older one survives and the answer names it."""
     record = merging.merge_customers(session=session, first=customer_id,
@@ -158,23 +166,25 @@ def merge_customer(customer_id: int, body: MergeIn, session: SessionDep,
 
 
 @router.get("/customers/{customer_id}/merges", response_model=list[MergeOut])
-def list_merges(customer_id: int, session: ReadSessionDep,
+def list_merges(customer_id: CustomerId, session: ReadSessionDep,
                 _key: SecretKeyDep) -> list[MergeOut]:
     """Merges this customer took part in, kept or dropped."""
+    customers.ensure_exists(session=session, customer_id=customer_id)
     return [MergeOut.model_validate(row, from_attributes=True)
             for row in customer_queries.merges_of(session=session, customer_id=customer_id)]
 
 
 @router.get("/customers/{customer_id}/conflicts", response_model=list[ConflictOut])
-def list_conflicts(customer_id: int, session: ReadSessionDep,
+def list_conflicts(customer_id: CustomerId, session: ReadSessionDep,
                    _key: SecretKeyDep) -> list[ConflictOut]:
     """Customers that looked like this one but were kept apart."""
+    customers.ensure_exists(session=session, customer_id=customer_id)
     return [ConflictOut.model_validate(row, from_attributes=True)
             for row in customer_queries.conflicts_of(session=session, customer_id=customer_id)]
 
 
 @router.post("/merges/{merge_id}/unmerge", response_model=MergeOut)
-def unmerge(merge_id: int, session: SessionDep, settings: SettingsDep,
+def unmerge(merge_id: MergeId, session: SessionDep, settings: SettingsDep,
             _key: SecretKeyDep) -> MergeOut:
     """Split a recorded merge: the dropped customer comes back with what it brought."""
     record = merging.unmerge(session=session, merge_id=merge_id,

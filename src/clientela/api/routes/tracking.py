@@ -58,7 +58,7 @@ def _json(body: bytes) -> Any:
         raise InvalidInput(f"body: invalid JSON ({error})", code="invalid_json") from None
 
 
-def _source(request: Request, body: Any) -> int:
+async def _source(request: Request, body: Any) -> int:
     """The write key's id: from HTTP Basic (user, empty password) or `writeKey` in the body."""
     key = basic_user(request)
     if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
@@ -67,7 +67,7 @@ def _source(request: Request, body: Any) -> int:
         raise Unauthorized("write key: send it as the HTTP Basic user or as writeKey",
                            code="missing_write_key")
     cache: KeyCache = request.app.state.key_cache
-    source_id = cache.lookup(request.app.state.engine, key, "write")
+    source_id = await cache.lookup(key, "write")
     if source_id is None:
         raise Unauthorized("write key: not a valid write key", code="invalid_write_key")
     return source_id
@@ -81,7 +81,7 @@ def _writer(request: Request) -> IngestWriter:
 async def _single(request: Request, kind: str) -> FastJSONResponse:
     received_at = utcnow()
     body = _json(await _read_body(request, MAX_EVENT_BYTES))
-    source_id = _source(request, body)
+    source_id = await _source(request, body)
     event = validated_event(body, kind=kind, received_at=received_at)
     await _writer(request).submit(source_id, [event])
     return FastJSONResponse({"success": True})
@@ -94,7 +94,7 @@ async def batch(request: Request) -> FastJSONResponse:
     received_at = utcnow()
     raw = await _read_body(request, MAX_BATCH_BYTES)
     body = _json(raw)
-    source_id = _source(request, body)
+    source_id = await _source(request, body)
     accepted, rejected = validated_batch(body, received_at=received_at, body_bytes=len(raw))
     if accepted:
         await _writer(request).submit(source_id, accepted)
