@@ -39,9 +39,6 @@ class Settings(BaseSettings):
     ingest_group_events: int = Field(
         5_000, ge=1, description="Most events committed together in one group commit."
     )
-    public_url: str = Field(
-        "", description="Public base URL (links in e-mails); empty means http://HOST:PORT."
-    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -58,9 +55,6 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'clientela.db').resolve()}"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.sqlalchemy_url.startswith("sqlite")
 
 
 @lru_cache(maxsize=1)

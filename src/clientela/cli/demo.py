@@ -125,16 +125,17 @@ def load_demo(*, engine: Engine, settings: Settings, visitors: int, seed: int) -
     source_id = _source_id(engine)
     _ensure_owner(engine)
     events = _events(visitors, seed, utcnow().replace(microsecond=0))
-    stored = 0
+    stored = duplicates = 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("loading demo events", total=len(events))
         for start in range(0, len(events), BATCH):
             chunk = events[start:start + BATCH]
             with session_scope(engine) as session:
-                stored += record_events(session=session, source_id=source_id, events=chunk,
-                                        default_region=settings.default_country).stored
+                recorded = record_events(session=session, source_id=source_id, events=chunk,
+                                         default_region=settings.default_country)
+            stored, duplicates = stored + recorded.stored, duplicates + recorded.duplicates
             progress.advance(task, len(chunk))
     console.print(f"demo: {stored} new events from {visitors} visitors "
-                  f"({len(events) - stored} already loaded)")
+                  f"({duplicates} already loaded)")
     console.print(f"Sign in at http://{settings.host}:{settings.port} as "
                   f"[bold]{DEMO_USER}[/bold] with password [bold]{DEMO_PASSWORD}[/bold]")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from clientela.core.clock import as_utc
 from clientela.core.errors import InvalidInput
 
 
@@ -35,3 +37,14 @@ def decode_cursor(cursor: str, *, secret: str) -> list[Any]:
         raise InvalidInput(
             "cursor: must be a next_cursor value returned by this API", code="invalid_cursor"
         ) from error
+
+
+def time_position(values: list[Any]) -> tuple[datetime, int]:
+    """A (time, id) keyset position from a decoded cursor."""
+    if (len(values) == 2 and isinstance(values[0], str) and isinstance(values[1], int)
+            and not isinstance(values[1], bool)):
+        try:
+            return as_utc(datetime.fromisoformat(values[0])), values[1]
+        except ValueError:
+            pass
+    raise InvalidInput("cursor: does not belong to this listing", code="invalid_cursor")

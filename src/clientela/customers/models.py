@@ -22,7 +22,6 @@ from clientela.db import Base
 
 IDENTITY_KINDS = ("user_id", "anonymous_id", "email", "phone")
 CONSENT_STATES = ("subscribed", "unsubscribed", "unknown")
-EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
 
 class Customer(Base):

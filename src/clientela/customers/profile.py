@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
 from clientela.core.errors import Conflict, InvalidInput
 from clientela.customers import service
-from clientela.customers.models import Customer, Identity
+from clientela.customers.models import Customer
 from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.customers.schemas import CustomerIn, ProfileIn
 from clientela.customers.traits import apply_traits
@@ -41,8 +40,7 @@ def _incoming_traits(changes: ProfileIn, current: dict[str, Any]) -> dict[str, A
 
 def _claim(session: Session, customer_id: int, kind: str, value: str) -> None:
     """Give the customer this identity, unless another customer holds it."""
-    owner = session.scalar(select(Identity.customer_id).where(Identity.kind == kind,
-                                                              Identity.value == value))
+    owner = service.identity_owner(session=session, kind=kind, value=value)
     if owner is None:
         service.add_identities(session=session, identities=[(customer_id, kind, value)])
     elif owner != customer_id:
@@ -133,6 +131,5 @@ def _claim_user_id(session: Session, customer_id: int, user_id: str) -> None:
 
 
 def _owner(session: Session, kind: str, value: str) -> int | None:
-    owner = session.scalar(select(Identity.customer_id).where(Identity.kind == kind,
-                                                              Identity.value == value))
-    return None if owner is None else service.surviving_id(session=session, customer_id=owner)
+    # Identities always belong to live customers: a merge moves them to the survivor.
+    return service.identity_owner(session=session, kind=kind, value=value)

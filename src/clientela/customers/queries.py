@@ -124,11 +124,6 @@ def count_customers(*, session: Session, filters: CustomerFilter) -> int:
         _filtered(filters).subquery())) or 0)
 
 
-def find_by_identity(*, session: Session, kind: str, value: str) -> int | None:
-    return session.scalar(select(Identity.customer_id).where(Identity.kind == kind,
-                                                             Identity.value == value))
-
-
 def profiles(*, session: Session, customers: list[Customer]) -> list[CustomerOut]:
     """The API view of each customer, with identities and tags loaded in two queries."""
     ids = [customer.id for customer in customers]

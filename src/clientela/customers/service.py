@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, case, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
@@ -30,8 +30,6 @@ from clientela.db import driver_executemany
 
 MAX_TAG = 100
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
-IDENTITIES: Table = Identity.__table__  # type: ignore[assignment]
-TRAIT_CHANGES: Table = TraitChange.__table__  # type: ignore[assignment]
 COUNT_COLUMNS = {kind: f"{kind}_count" for kind in
                  ("identify", "track", "page", "screen", "group", "alias")}
 
@@ -126,6 +124,12 @@ def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str
 _ADD_IDENTITY = "INSERT INTO identities (customer_id, kind, value, created_at) VALUES (?, ?, ?, ?)"
 
 
+def identity_owner(*, session: Session, kind: str, value: str) -> int | None:
+    """The customer this identity belongs to, if any."""
+    return session.scalar(select(Identity.customer_id).where(Identity.kind == kind,
+                                                             Identity.value == value))
+
+
 def remove_identity(*, session: Session, customer_id: int, kind: str, value: str) -> None:
     """Stop `value` from identifying the customer."""
     session.execute(delete(Identity).where(Identity.customer_id == customer_id,
@@ -158,42 +162,33 @@ def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
     _record_orders(session, activity)
 
 
-def _earliest(column: Any, param: str) -> Any:
-    return case((column.is_(None), bindparam(param)), (column > bindparam(param),
-                bindparam(param)), else_=column)
+def _earliest(column: str) -> str:
+    """SET clause keeping the earlier of the column and a parameter (given twice)."""
+    return f"{column} = CASE WHEN {column} IS NULL OR {column} > ? THEN ? ELSE {column} END"
 
 
-def _latest(column: Any, param: str) -> Any:
-    return case((column.is_(None), bindparam(param)), (column < bindparam(param),
-                bindparam(param)), else_=column)
+def _latest(column: str) -> str:
+    return f"{column} = CASE WHEN {column} IS NULL OR {column} < ? THEN ? ELSE {column} END"
 
 
 # One statement for every customer a write touched: counts by type and seen times.
-_RECORD_SEEN = (
-    "UPDATE customers SET "
-    + "".join(f"{column} = {column} + ?, " for column in COUNT_COLUMNS.values())
-    + "first_seen_at = CASE WHEN first_seen_at > ? THEN ? ELSE first_seen_at END, "
-    "last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END WHERE id = ?"
-)
+_RECORD_SEEN = ("UPDATE customers SET "
+                + "".join(f"{column} = {column} + ?, " for column in COUNT_COLUMNS.values())
+                + f"{_earliest('first_seen_at')}, {_latest('last_seen_at')} WHERE id = ?")
+_RECORD_ORDERS = ("UPDATE customers SET orders_count = orders_count + ?, "
+                  "revenue_cents = revenue_cents + ?, "
+                  f"{_earliest('first_order_at')}, {_latest('last_order_at')} WHERE id = ?")
 
 
 def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
-    table = CUSTOMERS
-    rows = [{"cid": cid, "orders": act.orders, "cents": act.revenue_cents,
-             "first": act.first_order_at, "last": act.last_order_at}
-            for cid, act in sorted(activity.items()) if act.orders and act.first_order_at]
-    if rows:
-        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
-            orders_count=table.c.orders_count + bindparam("orders"),
-            revenue_cents=table.c.revenue_cents + bindparam("cents"),
-            first_order_at=_earliest(table.c.first_order_at, "first"),
-            last_order_at=_latest(table.c.last_order_at, "last"),
-        ), rows)
-    refunds = [{"cid": cid, "cents": act.revenue_cents} for cid, act in sorted(activity.items())
-               if not act.orders and act.revenue_cents]
-    if refunds:
-        session.execute(update(table).where(table.c.id == bindparam("cid")).values(
-            revenue_cents=table.c.revenue_cents + bindparam("cents")), refunds)
+    """Orders, revenue and order times; a write with only refunds still moves revenue."""
+    rows = []
+    for cid, act in sorted(activity.items()):
+        if not act.orders and not act.revenue_cents:
+            continue
+        first, last = db_time(act.first_order_at), db_time(act.last_order_at)
+        rows.append((act.orders, act.revenue_cents, first, first, last, last, cid))
+    driver_executemany(session, _RECORD_ORDERS, rows)
 
 
 def set_aggregates(*, session: Session, customer_id: int, values: dict[str, Any]) -> None:

@@ -41,3 +41,9 @@ class Event(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSONType)
     # Signed revenue in minor units for order events (refunds negative), else NULL.
     revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def traits(self) -> dict[str, Any]:
+        """The traits an identify or group call carried."""
+        traits = (self.details or {}).get("traits")
+        return traits if isinstance(traits, dict) else {}

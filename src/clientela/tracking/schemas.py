@@ -11,6 +11,7 @@ import orjson
 
 from clientela.core.clock import as_utc
 from clientela.core.errors import InvalidInput
+from clientela.customers.service import COUNT_COLUMNS
 from clientela.tracking.orders import ORDER_EVENTS, revenue_effect_cents
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -19,7 +20,7 @@ MAX_BATCH_EVENTS = 2500
 MAX_ID_LENGTH = 255
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-EVENT_TYPES = frozenset({"identify", "track", "page", "screen", "group", "alias"})
+EVENT_TYPES = frozenset(COUNT_COLUMNS)  # each type has its count on the profile
 # Keys kept as columns or dropped; everything else in a call lands in `details`.
 _COLUMN_KEYS = frozenset({
     "type", "userId", "anonymousId", "messageId", "event", "timestamp", "originalTimestamp",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 
 from clientela.api.deps import ReadSessionDep, SecretKeyDep, SessionDep, SettingsDep
-from clientela.core.clock import as_utc
-from clientela.core.errors import InvalidInput
-from clientela.core.pagination import decode_cursor, encode_cursor
+from clientela.core.pagination import decode_cursor, encode_cursor, time_position
 from clientela.customers import profile
 from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
@@ -124,7 +121,7 @@ def customer_events(
 ) -> EventPage:
     """The customer's timeline, newest first, filtered by type and event name."""
     customers.get_customer(session=session, customer_id=customer_id)
-    before = _event_position(decode_cursor(cursor, secret=settings.secret_key)) if cursor else None
+    before = time_position(decode_cursor(cursor, secret=settings.secret_key)) if cursor else None
     rows = event_queries.customer_events(session=session, customer_id=customer_id,
                                          limit=limit + 1, before=before, types=type, names=event)
     next_cursor = None
@@ -135,23 +132,12 @@ def customer_events(
     return EventPage(items=[_event_out(row) for row in rows], next_cursor=next_cursor)
 
 
-def _event_position(values: list[object]) -> tuple[datetime, int]:
-    try:
-        moment, event_id = values
-        assert isinstance(moment, str) and isinstance(event_id, int)
-        return as_utc(datetime.fromisoformat(moment)), event_id
-    except (ValueError, AssertionError):
-        raise InvalidInput("cursor: does not belong to this listing",
-                           code="invalid_cursor") from None
-
-
 def _event_out(row: Event) -> EventOut:
-    traits = row.details.get("traits") if isinstance(row.details.get("traits"), dict) else {}
     return EventOut(id=row.id, type=row.type, event=row.event, message_id=row.message_id,
                     user_id=row.user_id, anonymous_id=row.anonymous_id, timestamp=row.timestamp,
                     original_timestamp=row.original_timestamp, sent_at=row.sent_at,
                     received_at=row.received_at, properties=row.properties or {},
-                    traits=traits or {}, context=row.context or {})
+                    traits=row.traits, context=row.context or {})
 
 
 @router.post("/customers/{customer_id}/merge", response_model=MergeOut)
