@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,8 +21,13 @@ def db_time(moment: datetime | None) -> str | None:
     """The text `UTCDateTime` stores on SQLite (naive UTC); PostgreSQL parses it as well."""
     if moment is None:
         return None
-    # Always six fractional digits, so that stored times also sort correctly as text.
-    return as_utc(moment).replace(tzinfo=None).isoformat(" ", "microseconds")
+    # Always six fractional digits, so that stored times also sort correctly as text; the
+    # "+00:00" that an aware time prints is cut off (cheaper than making it naive first).
+    if moment.tzinfo is None:
+        return moment.isoformat(" ", "microseconds")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(" ", "microseconds")[:26]
 
 
 def db_json(value: Any) -> str:
