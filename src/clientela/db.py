@@ -159,15 +159,18 @@ class WalCheckpointer:
         self.engine = engine
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.engine.dialect.name == "sqlite":
-            self._thread.start()
+        if self.engine.dialect.name != "sqlite" or (self._thread and self._thread.is_alive()):
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpointer", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:

@@ -55,7 +55,7 @@ class IngestWriter:
         self._wake = threading.Condition()
         self._lock = WriterLock(engine)
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def backlog(self) -> tuple[int, int]:
         """(events queued, events being written) at this moment."""
@@ -63,6 +63,11 @@ class IngestWriter:
             return self._queued_events, self._writing_events
 
     def start(self) -> None:
+        """Start the writer thread (again, after `stop`)."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -70,7 +75,8 @@ class IngestWriter:
         with self._wake:
             self._stopping = True
             self._wake.notify()
-        self._thread.join(timeout=30)
+        if self._thread is not None:
+            self._thread.join(timeout=30)
 
     async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
         """Queue events and wait for their commit; 429 when too much is already waiting."""
