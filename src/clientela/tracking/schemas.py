@@ -154,7 +154,7 @@ def parse_event(
     if check_size and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
         raise InvalidInput(f"event: larger than {MAX_EVENT_BYTES} bytes", code="event_too_large")
     kind = kind or raw.get("type")
-    if kind not in EVENT_TYPES:
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
         raise InvalidInput(f"type: must be one of {', '.join(sorted(EVENT_TYPES))}",
                            code="invalid_type")
     user_id = _identifier(raw, "userId")
