@@ -61,9 +61,13 @@ class Rejection:
 
 
 def _text(value: Any, key: str, code: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    kind = type(value)  # exact types: bool is an int subclass, and is refused
+    if kind is str:
+        text: str = value
+    elif kind is int:
+        text = str(value)
+    else:
         raise InvalidInput(f"{key}: must be a string", code=code)
-    text = str(value)
     if len(text) > MAX_ID_LENGTH:
         raise InvalidInput(f"{key}: must be at most {MAX_ID_LENGTH} characters", code=code)
     if "\x00" in text:
