@@ -320,3 +320,27 @@ def test_a_refund_naming_no_order_changes_no_revenue(client, write_key, api):
     send(client, write_key, "track", userId="u1", event="Order Refunded", properties={})
     aggregates = customer_by_user(api, "u1")["aggregates"]
     assert (aggregates["orders_count"], aggregates["revenue_total"]) == (1, 50.0)
+
+
+def test_browsers_may_post_from_any_origin_to_ingestion_only(client, write_key, api, engine):
+    preflight = client.options("/v1/t", headers={
+        "Origin": "https://loja.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type"})
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == "*"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    # analytics.js posts text/plain with the write key in the body, to short paths.
+    for path, body in (("/v1/t", {"event": "Viewed"}), ("/v1/p", {"name": "Home"}),
+                       ("/v1/i", {"traits": {"firstName": "Ana"}}),
+                       ("/v1/g", {"groupId": "acme"}), ("/v1/a", {"previousId": "old"})):
+        response = client.post(path, content=orjson.dumps(
+            {"writeKey": write_key, "anonymousId": "browser-1", **body}),
+            headers={"Origin": "https://loja.example", "Content-Type": "text/plain"})
+        assert response.status_code == 200, (path, response.text)
+        assert response.headers["access-control-allow-origin"] == "*"
+    assert _stored(engine) == 5
+    private = client.options("/api/v1/customers", headers={
+        "Origin": "https://loja.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in private.headers
+    assert "access-control-allow-origin" not in api.get(
+        "/api/v1/customers", headers={"Origin": "https://loja.example"}).headers

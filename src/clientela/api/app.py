@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from clientela import __version__
 from clientela.api import errors
+from clientela.api.cors import IngestionCORS
 from clientela.api.deps import KeyCache
 from clientela.api.ingest_writer import IngestWriter
 from clientela.api.responses import FastJSONResponse
@@ -49,4 +50,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     for router in (health.router, tracking.router, customers.router):
         app.include_router(router)
     web.install(app, settings)
+    app.add_middleware(IngestionCORS)
     return app

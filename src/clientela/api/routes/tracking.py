@@ -104,6 +104,10 @@ async def batch(request: Request) -> FastJSONResponse:
     })
 
 
+# The short paths Segment's analytics.js posts to.
+SHORT_PATHS = {"identify": "i", "track": "t", "page": "p", "group": "g", "alias": "a"}
+
+
 def _route(kind: str) -> None:
     async def endpoint(request: Request) -> FastJSONResponse:
         return await _single(request, kind)
@@ -111,6 +115,9 @@ def _route(kind: str) -> None:
     endpoint.__name__ = kind
     endpoint.__doc__ = f"One `{kind}` call (Segment HTTP Tracking API)."
     router.add_api_route(f"/v1/{kind}", endpoint, methods=["POST"], openapi_extra=_BODY_DOC)
+    if kind in SHORT_PATHS:
+        router.add_api_route(f"/v1/{SHORT_PATHS[kind]}", endpoint, methods=["POST"],
+                             include_in_schema=False)
 
 
 for _kind in ("identify", "track", "page", "screen", "group", "alias"):
