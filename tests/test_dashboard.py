@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine
 
 from clientela.db import session_scope
@@ -20,13 +19,9 @@ from tests.helpers import basic
 if TYPE_CHECKING:
     from tests.server import LiveServer
 
-pytest_plugins = ("tests.server",)
+pytest_plugins = ("tests.server", "tests.browser")
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 SCREENSHOT = Path("/tmp/clientela-profile.png")
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct-horse-battery"
@@ -35,26 +30,6 @@ START = datetime(2024, 5, 10, 12, 0, tzinfo=UTC)
 
 def _at(minutes: int) -> str:
     return (START + timedelta(minutes=minutes)).isoformat()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.exists(), (f"Chromium not found at {CHROMIUM}: install Debian's chromium "
-                               "(`make test` does); never `playwright install`")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
 
 
 def _create_owner(engine: Engine) -> None:

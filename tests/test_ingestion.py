@@ -344,3 +344,12 @@ def test_browsers_may_post_from_any_origin_to_ingestion_only(client, write_key, 
     assert "access-control-allow-origin" not in private.headers
     assert "access-control-allow-origin" not in api.get(
         "/api/v1/customers", headers={"Origin": "https://loja.example"}).headers
+
+
+def test_the_browser_tag_is_served_small_and_cacheable(client):
+    tag = client.get("/js/clientela.js")
+    assert tag.status_code == 200
+    assert tag.headers["content-type"].startswith("text/javascript")
+    assert tag.headers["cache-control"] == "public, max-age=3600"
+    assert len(tag.content) < 8 * 1024
+    assert b"sendBeacon" in tag.content and b"utm_campaign" in tag.content

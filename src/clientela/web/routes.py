@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
@@ -97,6 +97,13 @@ def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
     events = event_queries.customer_events(session=session, customer_id=customer_id,
                                            limit=TIMELINE_SIZE, before=None)
     return _page(request, "customer.html", user=user, customer=profile, events=events)
+
+
+@router.get("/js/clientela.js")
+def browser_tag() -> Response:
+    """The first-party tag shops paste into their pages (see static/clientela.js)."""
+    return FileResponse(HERE / "static" / "clientela.js", media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=3600"})
 
 
 def install(app: FastAPI, settings: Settings) -> None:
