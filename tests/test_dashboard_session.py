@@ -22,6 +22,8 @@ def test_sign_in_and_a_removed_user_is_signed_out(client, engine):
                             follow_redirects=False)
     assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/customers")
     assert client.get("/customers", follow_redirects=False).status_code == 200
+    odd = client.get("/customers", params={"q": "ana\x00"}, headers={"HX-Request": "true"})
+    assert (odd.status_code, "0 customers" in odd.text) == (200, True)
     with session_scope(engine) as session:
         assert team.find_user(session=session, email="dona@loja.com.br").last_login_at
         session.execute(delete(User))

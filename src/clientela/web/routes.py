@@ -78,7 +78,8 @@ def logout(request: Request) -> Response:
 @router.get("/customers", response_class=HTMLResponse)
 def customers_page(request: Request, session: ReadSessionDep, user: UserDep,
                    q: str = "") -> HTMLResponse:
-    filters = customer_queries.CustomerFilter(q=q.strip() or None)
+    # NUL can be typed into a URL but no database stores it: it is left out of the search.
+    filters = customer_queries.CustomerFilter(q=q.replace("\x00", "").strip() or None)
     rows, _ = customer_queries.list_customers(session=session, filters=filters,
                                               sort="-last_seen_at", limit=PAGE_SIZE, after=None)
     total = customer_queries.count_customers(session=session, filters=filters)
