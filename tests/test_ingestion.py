@@ -353,3 +353,10 @@ def test_the_browser_tag_is_served_small_and_cacheable(client):
     assert tag.headers["cache-control"] == "public, max-age=3600"
     assert len(tag.content) < 8 * 1024
     assert b"sendBeacon" in tag.content and b"utm_campaign" in tag.content
+
+
+def test_a_backslash_before_u0000_is_ordinary_text(client, write_key, api):
+    send(client, write_key, "track", userId="u1", event="Path",
+         properties={"folder": "C:\\u0000dir"})
+    events = api.get(f"/api/v1/customers/{customer_by_user(api, 'u1')['id']}/events").json()
+    assert events["items"][0]["properties"] == {"folder": "C:\\u0000dir"}

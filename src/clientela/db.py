@@ -146,6 +146,11 @@ class WriterLock:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
 
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
 
 class WalCheckpointer:
     """Copies the SQLite WAL back into the database file in the background.

@@ -77,6 +77,7 @@ class IngestWriter:
             self._wake.notify()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self._lock.close()
 
     async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
         """Queue events and wait for their commit; 429 when too much is already waiting."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,15 @@ def db_time(moment: datetime | None) -> str | None:
 def db_json(value: Any) -> str:
     """JSON as text, for driver-level writes to JSON/JSONB columns (both engines parse it)."""
     return orjson.dumps(value).decode()
+
+
+# orjson writes NUL as \u0000; an escaped backslash before "u0000" is ordinary text.
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def json_has_nul(text: str) -> bool:
+    """Whether JSON text holds a NUL character, which PostgreSQL's jsonb cannot store."""
+    return "\\u0000" in text and _JSON_NUL.search(text) is not None
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from clientela.core.types import json_has_nul
+
 ConsentState = Literal["subscribed", "unsubscribed", "unknown"]
 MAX_ID = 2**63 - 1
 # Traits the profile fields own: they are set through those fields, which check identities.
@@ -104,11 +106,11 @@ class ProfileIn(BaseModel):
             if not 1 <= len(key) <= 200:
                 raise ValueError("keys must be 1 to 200 characters")
         try:
-            text = orjson.dumps(traits)
+            text = orjson.dumps(traits).decode()
         except orjson.JSONEncodeError:
             raise ValueError("cannot be stored (nested too deeply, or a number beyond "
                              "64 bits)") from None
-        if b"\\u0000" in text:
+        if json_has_nul(text):
             raise ValueError("must not contain NUL characters")
         return traits
 

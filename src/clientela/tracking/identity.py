@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from clientela.core.errors import NotFound
 from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.customers.models import IDENTITY_KINDS
@@ -56,6 +57,7 @@ class IdentityResolver:
         self.redirect: dict[int, int] = {}
         self.pending: list[tuple[int, str, str]] = []
         self.conflicts: set[tuple[int, int, str, str]] = set()
+        self.looked_up: dict[Key, int] = {}
 
     def prefetch(self, events: Iterable[IncomingEvent]) -> None:
         """Load, in a few queries, the owners of every identity these calls name."""
@@ -70,6 +72,7 @@ class IdentityResolver:
             for kind, value, cid in driver_query(self.session, _OWNERS,
                                                  ordered[start:start + _CHUNK]):
                 self.owner[(kind, value)] = cid
+        self.looked_up = dict(self.owner)
         self._load_user_ids(set(self.owner.values()))
 
     def _load_user_ids(self, customer_ids: set[int]) -> None:
@@ -80,6 +83,22 @@ class IdentityResolver:
             for cid, value in driver_query(self.session, _USER_IDS,
                                            missing[start:start + _CHUNK]):
                 self.user_ids[cid].add(value)
+
+    def verify(self) -> None:
+        """Raise CustomerMoved if an identity this write looked up has changed hands since
+        (a merge or split committed by another writer). Call after locking the owners: on
+        PostgreSQL the look-up ran without locks; SQLite's write lock already covers it."""
+        if self.session.get_bind().dialect.name != "postgresql" or not self.looked_up:
+            return
+        ordered = sorted({value for _kind, value in self.looked_up})
+        now: dict[Key, int] = {}
+        for start in range(0, len(ordered), _CHUNK):
+            for kind, value, cid in driver_query(self.session, _OWNERS,
+                                                 ordered[start:start + _CHUNK]):
+                now[(kind, value)] = cid
+        for key, cid in self.looked_up.items():
+            if now.get(key) != self.final(cid):
+                raise customer_merging.CustomerMoved(f"{key[0]} changed hands meanwhile")
 
     def real(self, customer_id: int) -> int:
         """The id of a customer created in this write, or `customer_id` itself."""
@@ -192,8 +211,13 @@ class IdentityResolver:
         if customer_merging.kept_apart(session=self.session, first=owner, second=other):
             self._record_conflict(owner, other, key, f"{reason}: a split merge keeps them apart")
             return owner
-        merge = merge_customers(session=self.session, first=owner, second=other,
-                                reason=reason, default_region=self.default_region)
+        try:
+            merge = merge_customers(session=self.session, first=owner, second=other,
+                                    reason=reason, default_region=self.default_region,
+                                    standing_ok=False)
+        except NotFound as error:
+            # Merged away by another writer after this one looked: retry from the start.
+            raise customer_merging.CustomerMoved(error.message) from None
         keep, drop = merge.kept_id, merge.dropped_id
         self.redirect[drop] = keep
         self.user_ids[keep] = self.user_ids.get(keep, set()) | self.user_ids.pop(drop, set())

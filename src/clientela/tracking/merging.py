@@ -18,15 +18,18 @@ from clientela.tracking.models import Event
 
 
 def merge_customers(*, session: Session, first: int, second: int, reason: str,
-                    default_region: str) -> CustomerMerge:
+                    default_region: str, standing_ok: bool = True) -> CustomerMerge:
     """Move everything the newer customer owns onto the older one and record why.
-    Merging two customers already merged this way answers the standing merge."""
+    Merging two customers already merged this way answers the standing merge (or, with
+    `standing_ok=False`, raises CustomerMoved: the caller read them before that merge)."""
     if first == second:
         raise InvalidInput("customer_id: cannot merge a customer with itself", code="same_customer")
     keep_id, drop_id = min(first, second), max(first, second)
     customer_merging.lock_rows(session=session, customer_ids=[keep_id, drop_id])
     standing = customer_merging.open_merge(session=session, kept_id=keep_id, dropped_id=drop_id)
     if standing is not None:
+        if not standing_ok:
+            raise customer_merging.CustomerMoved(f"customer {drop_id} was merged meanwhile")
         return standing
     keep = customers.get_customer(session=session, customer_id=keep_id)
     drop = customers.get_customer(session=session, customer_id=drop_id)

@@ -70,6 +70,7 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Incomi
     origins = [resolver.real(cid) for cid in resolved]
     owners = [resolver.final(cid) for cid in resolved]
     customer_merging.lock_live(session=session, customer_ids=owners)
+    resolver.verify()
     _price_refunds(session, events, owners)
     append_events(session=session, sources=[source for source, _event in fresh],
                   events=events, owners=owners, origins=origins)

@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from clientela.core.errors import InvalidInput
-from clientela.core.types import db_json, db_time
+from clientela.core.types import db_json, db_time, json_has_nul
 from clientela.db import driver_executemany
 from clientela.tracking.schemas import IncomingEvent
 
@@ -45,7 +45,7 @@ def _stored_json(value: Any, field: str) -> str:
     except orjson.JSONEncodeError:
         raise InvalidInput(f"{field}: cannot be stored (nested too deeply, or a number "
                            "beyond 64 bits)", code="invalid_value") from None
-    if "\\u0000" in text:
+    if json_has_nul(text):
         raise InvalidInput(f"{field}: must not contain NUL characters", code="invalid_value")
     return text
 
