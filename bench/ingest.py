@@ -733,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"of wall time ({100 * (cpu_after - cpu_before) / wall:.0f}% of one core, "
                     "all server processes)")
             if os.environ.get("BENCH_SHOW_LOG"):
-                log(_tail(folder / "server.log", 30))
+                log(_tail(folder / "server.log", 400))
             stored, customers = count_stored(Settings(
                 database_url=server_url, data_dir=data_dir, secret_key=SECRET_KEY))
         events_per_second = args.events / wall

@@ -52,3 +52,41 @@ def test_parallel_writers_store_each_person_and_message_once(settings, write_key
                 number = value.removeprefix("anon-").removeprefix("p").split("@")[0]
                 assert by_user[f"user-{number}"] == customer_id
     engine.dispose()
+
+
+def test_two_writers_on_overlapping_visitors_lose_nothing(settings, write_key):
+    """Four clients over two writers, the same visitors in neighbouring batches: writers
+    race to create the same people; every call is stored once and every identity has one
+    live owner."""
+    calls = [{"type": kind, "anonymousId": f"anon-{n % 40}", "messageId": f"m{n}",
+              **({"userId": f"user-{n % 40}", "traits": {"email": f"v{n % 40}@example.com"}}
+                 if kind == "identify" else {"event": "Product Viewed"})}
+             for n, kind in enumerate(["track", "track", "identify"] * 400)]
+    batches = [calls[start:start + 25] for start in range(0, len(calls), 25)]
+    apps = [TestClient(create_app(settings, build_engine(settings))) for _ in range(2)]
+    problems: list[str] = []
+
+    def client_loop(number: int) -> None:
+        for body in batches[number::4]:
+            answer = batch(apps[number % 2], write_key, body)
+            if answer.status_code != 200 or answer.json()["rejected"]:
+                problems.append(answer.text)
+
+    with apps[0], apps[1]:
+        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert problems == []
+    engine = build_engine(settings)
+    with session_scope(engine, writes=False) as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1200
+        live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+        assert session.scalar(live) == 40
+        assert session.scalar(select(func.count()).select_from(Identity)) == 120
+        merged_owners = session.scalar(select(func.count()).select_from(Identity).join(
+            Customer, Customer.id == Identity.customer_id).where(
+            Customer.merged_into_id.is_not(None)))
+        assert merged_owners == 0
+    engine.dispose()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -28,7 +30,7 @@ _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout
                    CustomerMoved)
 # PostgreSQL's deadlock_detected and serialization_failure: transient, worth a retry.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
-_RACE_RETRIES = 3
+_RACE_RETRIES = 6
 _ANSWER_WITHIN = 60.0
 
 
@@ -130,8 +132,11 @@ class IngestWriter:
                 if _lost_a_race(error):
                     # Another process stored the same identity or message first, or the
                     # database broke a deadlock: try again, now seeing its rows.
+                    log.warning("ingestion write lost a race (attempt %d): %s", attempt + 1,
+                                _describe(error))
                     if attempt == _RACE_RETRIES - 1:
                         break
+                    time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # desynchronise
                     continue
                 log.warning("ingestion storage failure: %s", error)
                 self._fail(group, StorageUnavailable("the database is unavailable; retry later"))
@@ -161,6 +166,11 @@ class IngestWriter:
     def _fail(group: list[_Job], error: BaseException) -> None:
         for job in group:
             job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+
+
+def _describe(error: Exception) -> str:
+    original = getattr(error, "orig", None)
+    return f"{type(original or error).__name__}: {str(original or error).splitlines()[0][:200]}"
 
 
 def _lost_a_race(error: Exception) -> bool:

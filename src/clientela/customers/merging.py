@@ -41,7 +41,9 @@ def lock_live(*, session: Session, customer_ids: list[int]) -> None:
     """Lock the customers' rows (PostgreSQL; SQLite's write lock covers it) in id order and
     raise CustomerMoved if any was merged away by a concurrent transaction."""
     ids = sorted(set(customer_ids))
-    lock = " FOR UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
+    # NO KEY UPDATE: it serializes with merges but not with other writers' foreign-key
+    # checks (KEY SHARE) when they insert events for the same customers.
+    lock = " FOR NO KEY UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
     for start in range(0, len(ids), 500):
         rows = driver_query(session, "SELECT id, merged_into_id FROM customers WHERE id IN "
                             "({marks}) ORDER BY id" + lock, ids[start:start + 500])
@@ -150,7 +152,7 @@ def lock_rows(*, session: Session, customer_ids: list[int]) -> None:
     """Lock the customers' rows in id order (PostgreSQL); merges and splits take both."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(Customer.id).where(Customer.id.in_(sorted(customer_ids)))
-                        .order_by(Customer.id).with_for_update())
+                        .order_by(Customer.id).with_for_update(key_share=True))
 
 
 def release(*, session: Session, record: CustomerMerge, keep: Customer, drop: Customer,
