@@ -71,23 +71,28 @@ def _claim_contacts(session: Session, customer: Customer, changes: ProfileIn,
         _claim(session, customer_id, "phone", phone)
 
 
+def _change_traits(session: Session, customer: Customer, incoming: dict[str, Any],
+                   region: str, source: str) -> None:
+    """Set traits observed now (None removes one), keeping their history."""
+    now = utcnow()
+    traits, times, updates = apply_traits(dict(customer.traits or {}),
+                                          dict(customer.trait_times or {}), incoming, now)
+    for key in [key for key, value in incoming.items() if value is None]:
+        traits.pop(key, None)
+        times.pop(key, None)
+    service.write_traits(session=session, customer_id=customer.id, traits=traits, times=times,
+                         default_region=region)
+    service.record_trait_history(session=session, customer_id=customer.id, updates=updates,
+                                 at=now, source=source)
+
+
 def update_profile(*, session: Session, customer_id: int, changes: ProfileIn,
                    default_region: str, source: str = "api") -> Customer:
     """Apply fields, traits and consent to the customer; the caller commits."""
     customer = service.get_customer(session=session, customer_id=customer_id)
     _claim_contacts(session, customer, changes, default_region)
-    current = dict(customer.traits or {})
-    incoming = _incoming_traits(changes, current)
-    now = utcnow()
-    traits, times, updates = apply_traits(current, dict(customer.trait_times or {}),
-                                          incoming, now)
-    for key in [key for key, value in incoming.items() if value is None]:
-        traits.pop(key, None)
-        times.pop(key, None)
-    service.write_traits(session=session, customer_id=customer_id, traits=traits, times=times,
-                         default_region=default_region)
-    service.record_trait_history(session=session, customer_id=customer_id, updates=updates,
-                                 at=now, source=source)
+    _change_traits(session, customer, _incoming_traits(changes, dict(customer.traits or {})),
+                   default_region, source)
     if changes.consent is not None:
         service.set_email_consent(session=session, customer_id=customer_id,
                                   state=changes.consent.email_marketing,

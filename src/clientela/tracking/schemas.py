@@ -153,19 +153,8 @@ def parse_event(
     check_size: bool = True,
 ) -> IncomingEvent:
     """Validate one call; `kind` is the endpoint's type, or None to read it from `type`."""
-    if not isinstance(raw, dict):
-        raise InvalidInput("event: must be a JSON object", code="invalid_event")
-    if check_size and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
-        raise InvalidInput(f"event: larger than {MAX_EVENT_BYTES} bytes", code="event_too_large")
-    kind = kind or raw.get("type")
-    if not isinstance(kind, str) or kind not in EVENT_TYPES:
-        raise InvalidInput(f"type: must be one of {', '.join(sorted(EVENT_TYPES))}",
-                           code="invalid_type")
-    user_id = _identifier(raw, "userId")
-    anonymous_id = _identifier(raw, "anonymousId")
-    if user_id is None and anonymous_id is None:
-        raise InvalidInput("userId or anonymousId: one of them is required",
-                           code="missing_identity")
+    kind = _call_type(raw, kind, check_size)
+    user_id, anonymous_id = _who(raw)
     message_id = _identifier(raw, "messageId") or f"clientela-{uuid.uuid4()}"
     timestamp, original, sent_at = _corrected_times(raw, batch_sent_at, received_at)
     context = _object(raw, "context")
@@ -180,13 +169,40 @@ def parse_event(
         sent_at=sent_at, received_at=received_at, properties=properties, context=context,
         details=details, traits=traits,
     )
-    if kind == "alias":
-        event.previous_id = _required_text(raw, "previousId", kind)
-    elif kind == "group":
-        _required_text(raw, "groupId", kind)
-    elif kind == "track" and event.event in ORDER_EVENTS:
-        event.revenue_cents = revenue_effect_cents(event.event, properties)
+    _check_type_rules(event, raw)
     return event
+
+
+def _call_type(raw: Any, kind: str | None, check_size: bool) -> str:
+    """The call's type, once it is known to be a JSON object of an allowed size."""
+    if not isinstance(raw, dict):
+        raise InvalidInput("event: must be a JSON object", code="invalid_event")
+    if check_size and len(orjson.dumps(raw)) > MAX_EVENT_BYTES:
+        raise InvalidInput(f"event: larger than {MAX_EVENT_BYTES} bytes", code="event_too_large")
+    kind = kind or raw.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+        raise InvalidInput(f"type: must be one of {', '.join(sorted(EVENT_TYPES))}",
+                           code="invalid_type")
+    return kind
+
+
+def _who(raw: dict[str, Any]) -> tuple[str | None, str | None]:
+    user_id = _identifier(raw, "userId")
+    anonymous_id = _identifier(raw, "anonymousId")
+    if user_id is None and anonymous_id is None:
+        raise InvalidInput("userId or anonymousId: one of them is required",
+                           code="missing_identity")
+    return user_id, anonymous_id
+
+
+def _check_type_rules(event: IncomingEvent, raw: dict[str, Any]) -> None:
+    """What each call type needs beyond the common fields."""
+    if event.type == "alias":
+        event.previous_id = _required_text(raw, "previousId", event.type)
+    elif event.type == "group":
+        _required_text(raw, "groupId", event.type)
+    elif event.type == "track" and event.event in ORDER_EVENTS:
+        event.revenue_cents = revenue_effect_cents(event.event, event.properties)
 
 
 def parse_batch(body: Any, *, received_at: datetime, body_bytes: int
