@@ -29,3 +29,21 @@ def test_sign_in_and_a_removed_user_is_signed_out(client, engine):
         session.execute(delete(User))
     gone = client.get("/customers", follow_redirects=False)
     assert (gone.status_code, gone.headers["location"]) == (303, "/login")
+
+
+def test_identified_filter_and_merge_history(client, engine, write_key):
+    with session_scope(engine) as session:
+        team.create_user(session=session, email="dona@loja.com.br", password="s3cret-pass",
+                         role="owner")
+    client.post("/login", data={"email": "dona@loja.com.br", "password": "s3cret-pass"})
+    for call in ({"anonymousId": "visitor"}, {"anonymousId": "a2", "userId": "u2"},
+                 {"anonymousId": "a3"}):
+        client.post("/v1/identify", json={"writeKey": write_key, **call})
+    client.post("/v1/alias", json={"writeKey": write_key, "userId": "u2", "previousId": "a3"})
+    everyone = client.get("/customers", headers={"HX-Request": "true"})
+    assert "2 customers" in everyone.text  # a3 was merged into u2's customer
+    known = client.get("/customers", params={"identified": "true"},
+                       headers={"HX-Request": "true"})
+    assert "1 customer</p>" in known.text and "/customers/2" in known.text
+    profile = client.get("/customers/2")
+    assert "customer #3 merged into\n      #2 (alias)" in profile.text

@@ -45,6 +45,7 @@ class CustomerFilter:
     q: str | None = None
     tag: str | None = None
     country: str | None = None
+    identified: bool = False  # only customers known by a user id, e-mail or phone
 
 
 def _filtered(filters: CustomerFilter) -> Select[Any]:
@@ -62,6 +63,9 @@ def _filtered(filters: CustomerFilter) -> Select[Any]:
         query = query.where(func.lower(Customer.country) == filters.country.strip().lower())
     if filters.q:
         query = query.where(_text_match(filters.q))
+    if filters.identified:
+        query = query.where(Customer.id.in_(select(Identity.customer_id).where(
+            Identity.kind.in_(("user_id", "email", "phone")))))
     return query
 
 

@@ -77,14 +77,16 @@ def logout(request: Request) -> Response:
 
 @router.get("/customers", response_class=HTMLResponse)
 def customers_page(request: Request, session: ReadSessionDep, user: UserDep,
-                   q: str = "") -> HTMLResponse:
+                   q: str = "", identified: bool = False) -> HTMLResponse:
     # NUL can be typed into a URL but no database stores it: it is left out of the search.
-    filters = customer_queries.CustomerFilter(q=q.replace("\x00", "").strip() or None)
+    filters = customer_queries.CustomerFilter(q=q.replace("\x00", "").strip() or None,
+                                              identified=identified)
     rows, _ = customer_queries.list_customers(session=session, filters=filters,
                                               sort="-last_seen_at", limit=PAGE_SIZE, after=None)
     total = customer_queries.count_customers(session=session, filters=filters)
     name = "_customer_rows.html" if request.headers.get("hx-request") else "customers.html"
-    return _page(request, name, user=user, customers=rows, q=q, total=total)
+    return _page(request, name, user=user, customers=rows, q=q, total=total,
+                 identified=identified)
 
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
@@ -97,7 +99,10 @@ def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
     profile = customer_queries.profiles(session=session, customers=[customer])[0]
     events = event_queries.customer_events(session=session, customer_id=customer_id,
                                            limit=TIMELINE_SIZE, before=None)
-    return _page(request, "customer.html", user=user, customer=profile, events=events)
+    return _page(request, "customer.html", user=user, customer=profile, events=events,
+                 merges=customer_queries.merges_of(session=session, customer_id=customer_id),
+                 conflicts=customer_queries.conflicts_of(session=session,
+                                                         customer_id=customer_id))
 
 
 @router.get("/js/clientela.js")

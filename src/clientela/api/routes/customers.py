@@ -48,10 +48,11 @@ def list_customers(
     email: QueryText = None, user_id: QueryText = None, q: QueryText = None,
     tag: QueryText = None, country: QueryText = None, sort: str = "-last_seen_at",
     cursor: str | None = None, limit: Limit = 50, count: bool = False,
+    identified: bool = False,
 ) -> CustomerPage:
     """Live customers, filtered and sorted, a keyset page at a time."""
     filters = customer_queries.CustomerFilter(email=email, user_id=user_id, q=q, tag=tag,
-                                              country=country)
+                                              country=country, identified=identified)
     after = decode_cursor(cursor, secret=settings.secret_key + sort) if cursor else None
     rows, position = customer_queries.list_customers(
         session=session, filters=filters, sort=sort, limit=limit, after=after)
