@@ -138,4 +138,5 @@ def load_demo(*, engine: Engine, settings: Settings, visitors: int, seed: int) -
     console.print(f"demo: {stored} new events from {visitors} visitors "
                   f"({duplicates} already loaded)")
     console.print(f"Sign in at http://{settings.host}:{settings.port} as "
-                  f"[bold]{DEMO_USER}[/bold] with password [bold]{DEMO_PASSWORD}[/bold]")
+                  f"[bold]{DEMO_USER}[/bold] with password [bold]{DEMO_PASSWORD}[/bold]",
+                  soft_wrap=True)
