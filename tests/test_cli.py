@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from clientela.config import Settings
 from clientela.db import build_engine, session_scope
 from clientela.team import service as team
 from clientela.team.models import ApiKey, User
+from clientela.tracking.models import Event
 
 
 def _run(settings: Settings, *args: str, env: dict[str, str] | None = None
@@ -82,3 +83,18 @@ def test_default_secret_key_is_refused_outside_development(tmp_path):
             Settings(env=env, data_dir=tmp_path)
     assert Settings(env="production", secret_key="a-real-secret").env == "production"
     assert Settings(env="development").secret_key  # the default is fine on a laptop
+
+
+def test_demo_loads_through_ingestion_and_loads_nothing_twice(settings, engine):
+    first = _run(settings, "demo", "--visitors", "120", "--seed", "3")
+    assert first.returncode == 0, first.stderr
+    assert "demo: " in first.stdout and "(0 already loaded)" in first.stdout
+    stored = int(first.stdout.split("demo: ")[1].split(" new events")[0])
+    assert stored > 120
+    assert "Sign in at http://127.0.0.1:8000 as owner@clientela.demo with password " \
+           "clientela-demo" in first.stdout
+    again = _run(settings, "demo", "--visitors", "120", "--seed", "3")
+    assert f"demo: 0 new events from 120 visitors ({stored} already loaded)" in again.stdout
+    with session_scope(engine, writes=False) as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == stored
+        assert team.find_user(session=session, email="owner@clientela.demo") is not None
