@@ -14,6 +14,27 @@ from clientela.tracking.models import Event
 from tests.helpers import batch
 
 
+def _together(calls: list) -> None:
+    """Run the calls in threads at once and wait for all of them."""
+    threads = [threading.Thread(target=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+
+def _counts(settings) -> tuple[int, int, int]:
+    """(events, live customers, identities) in the database."""
+    engine = build_engine(settings)
+    with session_scope(engine, writes=False) as session:
+        live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
+        counts = (session.scalar(select(func.count()).select_from(Event)),
+                  session.scalar(live),
+                  session.scalar(select(func.count()).select_from(Identity)))
+    engine.dispose()
+    return counts  # type: ignore[return-value]
+
+
 def _calls(round_: int) -> list[dict]:
     # Both writers see the same ten people for the first time, in the same moment.
     return [{"type": "identify", "userId": f"user-{n}", "anonymousId": f"anon-{n}",
@@ -29,19 +50,12 @@ def test_parallel_writers_store_each_person_and_message_once(settings, write_key
         answers.append(batch(client, write_key, _calls(round_)).status_code)
 
     with apps[0], apps[1]:
-        threads = [threading.Thread(target=send, args=(client, round_))
-                   for round_ in range(6) for client in apps]  # each round sent twice
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
+        _together([lambda c=client, r=round_: send(c, r)
+                   for round_ in range(6) for client in apps])  # each round sent twice
     assert answers == [200] * 12
+    assert _counts(settings) == (60, 10, 30)
     engine = build_engine(settings)
     with session_scope(engine, writes=False) as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == 60
-        live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
-        assert session.scalar(live) == 10
-        assert session.scalar(select(func.count()).select_from(Identity)) == 30
         owners = session.execute(select(Identity.value, Identity.customer_id)
                                  .where(Identity.kind == "user_id")).all()
         by_user = dict(owners)
@@ -73,18 +87,11 @@ def test_two_writers_on_overlapping_visitors_lose_nothing(settings, write_key):
                 problems.append(answer.text)
 
     with apps[0], apps[1]:
-        threads = [threading.Thread(target=client_loop, args=(n,)) for n in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        _together([lambda n=n: client_loop(n) for n in range(4)])
     assert problems == []
+    assert _counts(settings) == (1200, 40, 120)
     engine = build_engine(settings)
     with session_scope(engine, writes=False) as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == 1200
-        live = select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_(None))
-        assert session.scalar(live) == 40
-        assert session.scalar(select(func.count()).select_from(Identity)) == 120
         merged_owners = session.scalar(select(func.count()).select_from(Identity).join(
             Customer, Customer.id == Identity.customer_id).where(
             Customer.merged_into_id.is_not(None)))

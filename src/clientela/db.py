@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -199,6 +199,20 @@ def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     return list(connection.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+IN_LIST_SIZE = 500
+
+
+def driver_query_in(session: Session, sql: str, values: Iterable[Any],
+                    before: Sequence[Any] = ()) -> list[Any]:
+    """`driver_query` for an IN list of any length: the distinct `values`, in order, are
+    asked IN_LIST_SIZE at a time; `before` are the parameters that precede the list."""
+    ordered = sorted(set(values))
+    rows: list[Any] = []
+    for start in range(0, len(ordered), IN_LIST_SIZE):
+        rows += driver_query(session, sql, [*before, *ordered[start:start + IN_LIST_SIZE]])
+    return rows
 
 
 def ping(engine: Engine) -> None:

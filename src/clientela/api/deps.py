@@ -26,11 +26,6 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def get_engine_dep(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
-
-
 def _session(engine: Engine, *, writes: bool) -> Iterator[Session]:
     session = session_factory(engine, writes=writes)()
     try:

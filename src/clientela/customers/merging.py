@@ -24,7 +24,7 @@ from clientela.customers.models import (
     TraitChange,
 )
 from clientela.customers.traits import merge_traits
-from clientela.db import driver_query
+from clientela.db import driver_query_in
 
 # An IdentityConflict of this kind says "split by merge N: keep these two apart".
 KEPT_APART = "split"
@@ -40,16 +40,14 @@ class CustomerMoved(ClientelaError):
 def lock_live(*, session: Session, customer_ids: list[int]) -> None:
     """Lock the customers' rows (PostgreSQL; SQLite's write lock covers it) in id order and
     raise CustomerMoved if any was merged away by a concurrent transaction."""
-    ids = sorted(set(customer_ids))
     # NO KEY UPDATE: it serializes with merges but not with other writers' foreign-key
     # checks (KEY SHARE) when they insert events for the same customers.
     lock = " FOR NO KEY UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
-    for start in range(0, len(ids), 500):
-        rows = driver_query(session, "SELECT id, merged_into_id FROM customers WHERE id IN "
-                            "({marks}) ORDER BY id" + lock, ids[start:start + 500])
-        moved = [cid for cid, merged_into in rows if merged_into is not None]
-        if moved:
-            raise CustomerMoved(f"customers {moved} were merged meanwhile; retry")
+    rows = driver_query_in(session, "SELECT id, merged_into_id FROM customers WHERE id IN "
+                           "({marks}) ORDER BY id" + lock, customer_ids)
+    moved = [cid for cid, merged_into in rows if merged_into is not None]
+    if moved:
+        raise CustomerMoved(f"customers {moved} were merged meanwhile; retry")
 
 
 def open_merge(*, session: Session, kept_id: int, dropped_id: int) -> CustomerMerge | None:

@@ -12,11 +12,10 @@ from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.customers.models import IDENTITY_KINDS
 from clientela.customers.normalize import normalize_email, normalize_phone
-from clientela.db import driver_query
+from clientela.db import driver_query_in
 from clientela.tracking.merging import merge_customers
 from clientela.tracking.schemas import IncomingEvent
 
-_CHUNK = 500
 Key = tuple[str, str]
 # Naming every kind lets the (kind, value) index answer.
 _OWNERS = ("SELECT kind, value, customer_id FROM identities WHERE kind IN ("
@@ -67,22 +66,16 @@ class IdentityResolver:
                           event_identities(event, default_region=self.default_region))
             if event.previous_id:
                 values.add(event.previous_id)
-        ordered = sorted(values)
-        for start in range(0, len(ordered), _CHUNK):
-            for kind, value, cid in driver_query(self.session, _OWNERS,
-                                                 ordered[start:start + _CHUNK]):
-                self.owner[(kind, value)] = cid
+        self.owner.update(self._owners(values))
         self.looked_up = dict(self.owner)
         self._load_user_ids(set(self.owner.values()))
 
     def _load_user_ids(self, customer_ids: set[int]) -> None:
-        missing = sorted(customer_ids - self.user_ids.keys())
+        missing = customer_ids - self.user_ids.keys()
         for cid in missing:
             self.user_ids[cid] = set()
-        for start in range(0, len(missing), _CHUNK):
-            for cid, value in driver_query(self.session, _USER_IDS,
-                                           missing[start:start + _CHUNK]):
-                self.user_ids[cid].add(value)
+        for cid, value in driver_query_in(self.session, _USER_IDS, missing):
+            self.user_ids[cid].add(value)
 
     def verify(self) -> None:
         """Raise CustomerMoved if an identity this write looked up has changed hands since
@@ -90,15 +83,15 @@ class IdentityResolver:
         PostgreSQL the look-up ran without locks; SQLite's write lock already covers it."""
         if self.session.get_bind().dialect.name != "postgresql" or not self.looked_up:
             return
-        ordered = sorted({value for _kind, value in self.looked_up})
-        now: dict[Key, int] = {}
-        for start in range(0, len(ordered), _CHUNK):
-            for kind, value, cid in driver_query(self.session, _OWNERS,
-                                                 ordered[start:start + _CHUNK]):
-                now[(kind, value)] = cid
+        now = self._owners(value for _kind, value in self.looked_up)
         for key, cid in self.looked_up.items():
             if now.get(key) != self.final(cid):
                 raise customer_merging.CustomerMoved(f"{key[0]} changed hands meanwhile")
+
+    def _owners(self, values: Iterable[str]) -> dict[Key, int]:
+        """The customer each stored identity with one of these values belongs to."""
+        return {(kind, value): cid for kind, value, cid in
+                driver_query_in(self.session, _OWNERS, values)}
 
     def real(self, customer_id: int) -> int:
         """The id of a customer created in this write, or `customer_id` itself."""

@@ -13,14 +13,12 @@ from sqlalchemy.orm import Session
 from clientela.core.errors import InvalidInput
 from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
-from clientela.db import driver_query
+from clientela.db import driver_query_in
 from clientela.tracking import queries
 from clientela.tracking.identity import IdentityResolver
 from clientela.tracking.orders import ORDER_COMPLETED, ORDER_REFUNDED
 from clientela.tracking.schemas import IncomingEvent, Rejection, parse_batch, parse_event
 from clientela.tracking.store import TimeTexts, append_events, render
-
-_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +110,8 @@ def _by_source(batches: Sequence[tuple[int, list[IncomingEvent]]]
 
 
 def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[str]:
-    ordered, known = sorted(message_ids), set[str]()
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start:start + _CHUNK]
-        known.update(row[0] for row in driver_query(session, _KNOWN_IDS, [source_id, *chunk]))
-    return known
+    return {row[0] for row in driver_query_in(session, _KNOWN_IDS, message_ids,
+                                              before=[source_id])}
 
 
 _KNOWN_IDS = "SELECT message_id FROM events WHERE source_id = ? AND message_id IN ({marks})"
