@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +32,21 @@ def db_time(moment: datetime | None) -> str | None:
     return moment.isoformat(" ", "microseconds")[:26]
 
 
+def json_bytes(value: Any) -> bytes:
+    """JSON for storage and answers: orjson, or the standard library for integers beyond
+    64 bits (PostgreSQL reads a number like 1.8e19 back from jsonb as such an integer)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as error:
+        if "64-bit" not in str(error):
+            raise
+        return json.dumps(value, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()
+
+
 def db_json(value: Any) -> str:
     """JSON as text, for driver-level writes to JSON/JSONB columns (both engines parse it)."""
-    return orjson.dumps(value).decode()
+    return json_bytes(value).decode()
 
 
 # orjson writes NUL as \u0000; an escaped backslash before "u0000" is ordinary text.

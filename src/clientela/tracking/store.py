@@ -43,8 +43,8 @@ def _stored_json(value: Any, field: str) -> str:
     try:
         text = db_json(value)
     except orjson.JSONEncodeError:
-        raise InvalidInput(f"{field}: cannot be stored (nested too deeply, or a number "
-                           "beyond 64 bits)", code="invalid_value") from None
+        raise InvalidInput(f"{field}: cannot be stored (nested too deeply)",
+                           code="invalid_value") from None
     if json_has_nul(text):
         raise InvalidInput(f"{field}: must not contain NUL characters", code="invalid_value")
     return text
