@@ -13,7 +13,7 @@ from hypothesis import settings as hypothesis_settings
 
 from clientela.api.app import create_app
 
-EXAMPLES_PER_OPERATION = 30
+EXAMPLES_PER_OPERATION = 50
 
 
 def test_no_operation_answers_a_server_error(settings, engine, secret_key, client, write_key):

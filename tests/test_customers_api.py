@@ -259,3 +259,10 @@ def test_tags_with_a_slash(api):
     assert api.post("/api/v1/customers/1/tags", json={"tags": ["b2b/atacado"]}).json() == [
         "b2b/atacado"]
     assert api.delete("/api/v1/customers/1/tags/b2b/atacado").json() == []
+
+
+def test_nul_in_a_timeline_filter_is_a_named_error(api):
+    api.post("/api/v1/customers", json={"user_id": "u1"})
+    response = api.get("/api/v1/customers/1/events", params={"event": "a\x00"})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("event.0: String should match pattern")

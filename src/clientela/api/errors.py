@@ -6,7 +6,7 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
@@ -60,6 +60,12 @@ async def _race(_request: Request, _error: Exception) -> FastJSONResponse:
                           "another request changed the same customer at the same time; retry")
 
 
+async def _unusable_value(_request: Request, _error: Exception) -> FastJSONResponse:
+    # The last line of defence; inputs are checked by name before they reach the database.
+    return error_response(400, "invalid_value", "a value in the request cannot be stored or "
+                          "searched (for example a NUL character)")
+
+
 async def _unexpected(_request: Request, error: Exception) -> FastJSONResponse:
     log.exception("unexpected error", exc_info=error)
     return error_response(500, "internal_error", "an unexpected error; it has been logged")
@@ -73,4 +79,5 @@ def install(app: FastAPI) -> None:
     for kind in (OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(kind, _storage)
     app.add_exception_handler(IntegrityError, _race)
+    app.add_exception_handler(DataError, _unusable_value)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
+from pydantic import StringConstraints
 
 from clientela.api.deps import ReadSessionDep, SecretKeyDep, SessionDep, SettingsDep
 from clientela.core.pagination import decode_cursor, encode_cursor, time_position
@@ -33,6 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["customers"])
 Limit = Annotated[int, Query(ge=1, le=200)]
 CustomerId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 MergeId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+NameText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00]*$")]
 # Query text: no NUL characters, which no database stores.
 QueryText = Annotated[str | None, Query(max_length=320, pattern=r"^[^\x00]*$")]
 
@@ -116,8 +118,8 @@ def remove_tag(customer_id: CustomerId, tag: str, session: SessionDep,
 def customer_events(
     customer_id: CustomerId, session: ReadSessionDep, settings: SettingsDep,
     _key: SecretKeyDep,
-    type: Annotated[list[str] | None, Query()] = None,
-    event: Annotated[list[str] | None, Query()] = None,
+    type: Annotated[list[NameText] | None, Query()] = None,
+    event: Annotated[list[NameText] | None, Query()] = None,
     cursor: str | None = None, limit: Limit = 50,
 ) -> EventPage:
     """The customer's timeline, newest first, filtered by type and event name."""
