@@ -51,9 +51,10 @@ def server_environment(database_url: str, data_dir: Path) -> dict[str, str]:
 class LiveServer:
     """`clientela serve` on a free local port; use it as a context manager."""
 
-    def __init__(self, *, database_url: str, data_dir: Path) -> None:
+    def __init__(self, *, database_url: str, data_dir: Path, workers: int = 1) -> None:
         self.database_url = database_url
         self.data_dir = data_dir
+        self.workers = workers
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "server.log"
@@ -67,7 +68,8 @@ class LiveServer:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        command = [*clientela_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        command = [*clientela_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(self.workers)]
         with self.log_path.open("wb") as log:
             # The child keeps its own copy of the descriptor; a file never fills up like a pipe.
             self._process = subprocess.Popen(
@@ -99,6 +101,11 @@ class LiveServer:
         pytest.fail(f"clientela serve did not answer GET /health with 200 within "
                     f"{STARTUP_SECONDS:.0f} s (last: {last_problem}); its output:\n"
                     f"{self.output()}")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within STOP_SECONDS."""

@@ -16,6 +16,7 @@ from clientela.tracking import identity
 from clientela.tracking.merging import unmerge
 from clientela.tracking.schemas import parse_event
 from clientela.tracking.service import record_events
+from clientela.tracking.store import pending
 from tests.helpers import send
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -36,7 +37,7 @@ def _after_first_lookup(monkeypatch: pytest.MonkeyPatch, action: Callable[[], No
 def _record(engine, source_id: int, **call: object) -> None:
     with session_scope(engine) as session:
         record_events(session=session, source_id=source_id, default_region="BR",
-                      events=[parse_event(call, kind=None, received_at=utcnow())])
+                      events=[pending(parse_event(call, kind=None, received_at=utcnow()))])
 
 
 def _owners(engine) -> dict[str, int]:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     ingest_group_events: int = Field(
         5_000, ge=1, description="Most events committed together in one group commit."
     )
+    ingest_socket: Path | None = Field(
+        None, description="Unix socket of the ingestion writer process. `clientela serve` "
+        "sets it on SQLite for its HTTP workers; unset, each process writes events itself."
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -12,11 +12,13 @@ from clientela import __version__
 from clientela.api import errors
 from clientela.api.cors import IngestionCORS
 from clientela.api.deps import KeyCache
-from clientela.api.ingest_writer import IngestWriter
 from clientela.api.responses import FastJSONResponse
 from clientela.api.routes import customers, health, tracking
 from clientela.config import Settings, get_settings
 from clientela.db import WalCheckpointer, build_engine
+from clientela.ingest import EventSink
+from clientela.ingest.remote import RemoteWriter
+from clientela.ingest.writer import IngestWriter
 from clientela.web import routes as web
 
 
@@ -24,21 +26,21 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     """The application for `settings` (default: the environment's), on `engine` if given."""
     settings = settings or get_settings()
     engine = engine or build_engine(settings)
-    writer = IngestWriter(engine=engine, default_region=settings.default_country,
-                          queue_limit=settings.ingest_queue_limit,
-                          group_events=settings.ingest_group_events)
-
-    checkpointer = WalCheckpointer(engine)
+    writer = _event_sink(settings, engine)
+    # The process that writes events also copies the WAL back (see `ingest.process`).
+    checkpointer = WalCheckpointer(engine) if isinstance(writer, IngestWriter) else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
-        checkpointer.start()
+        if checkpointer:
+            checkpointer.start()
         try:
             yield
         finally:
             writer.stop()
-            checkpointer.stop()
+            if checkpointer:
+                checkpointer.stop()
 
     app = FastAPI(title="Clientela", version=__version__, lifespan=lifespan,
                   default_response_class=FastJSONResponse)
@@ -52,3 +54,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     web.install(app, settings)
     app.add_middleware(IngestionCORS)
     return app
+
+
+def _event_sink(settings: Settings, engine: Engine) -> EventSink:
+    """The writer process's socket when `serve` runs one, else a writer thread of our own."""
+    if settings.ingest_socket is not None:
+        return RemoteWriter(settings.ingest_socket)
+    return IngestWriter(engine=engine, default_region=settings.default_country,
+                        queue_limit=settings.ingest_queue_limit,
+                        group_events=settings.ingest_group_events)

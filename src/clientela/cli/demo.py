@@ -17,8 +17,9 @@ from clientela.core.clock import utcnow
 from clientela.db import session_scope
 from clientela.team import service as team
 from clientela.team.models import ApiKey, User
-from clientela.tracking.schemas import IncomingEvent, parse_event
+from clientela.tracking.schemas import parse_event
 from clientela.tracking.service import record_events
+from clientela.tracking.store import PendingEvent, pending
 
 DEMO_USER = "owner@clientela.demo"
 DEMO_PASSWORD = "clientela-demo"
@@ -107,14 +108,14 @@ def _ensure_owner(engine: Engine) -> None:
                              role="owner")
 
 
-def _events(visitors: int, seed: int, now: datetime) -> list[IncomingEvent]:
+def _events(visitors: int, seed: int, now: datetime) -> list[PendingEvent]:
     rng = random.Random(seed)
-    events: list[IncomingEvent] = []
+    events: list[PendingEvent] = []
     for number in range(visitors):
         visitor = _Visitor(number=number, anonymous_id=f"demo-anon-{seed}-{number}",
                            user_id=f"demo-user-{number}" if rng.random() < 0.45 else None,
                            start=now - timedelta(days=rng.uniform(0, 90)))
-        events += [parse_event(call, kind=None, received_at=now, check_size=False)
+        events += [pending(parse_event(call, kind=None, received_at=now, check_size=False))
                    for call in _calls(visitor, rng)]
     return events
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from clientela.config import get_settings
+from clientela.config import Settings, get_settings
 from clientela.core.errors import ClientelaError
 from clientela.db import get_engine, session_scope
 from clientela.migrate import upgrade
@@ -43,9 +48,39 @@ def serve(host: Annotated[str | None, typer.Option(help="Address to bind.")] = N
 
     settings = get_settings()
     upgrade(get_engine())
-    uvicorn.run("clientela.api.app:create_app", factory=True, workers=workers,
-                host=host or settings.host, port=port or settings.port, log_level="info",
-                access_log=False)
+    with _ingest_writer(settings):
+        uvicorn.run("clientela.api.app:create_app", factory=True, workers=workers,
+                    host=host or settings.host, port=port or settings.port, log_level="info",
+                    access_log=False)
+
+
+@contextmanager
+def _ingest_writer(settings: Settings) -> Iterator[None]:
+    """On SQLite, one writer process for all HTTP workers (see `clientela.ingest.process`);
+    the workers find its socket in CLIENTELA_INGEST_SOCKET."""
+    if not settings.sqlalchemy_url.startswith("sqlite") or settings.ingest_socket is not None:
+        yield
+        return
+    from clientela.ingest.process import WriterProcess, socket_path
+
+    writer = WriterProcess(socket_path(settings))
+    writer.start()
+    os.environ["CLIENTELA_INGEST_SOCKET"] = str(writer.path)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        writer.stop()
+
+
+@app.command("ingest-writer", hidden=True)
+def ingest_writer(socket: Annotated[Path, typer.Option(help="Unix socket to listen on.")]
+                  ) -> None:
+    """The ingestion writer process that `serve` runs on SQLite (internal)."""
+    from clientela.ingest import process
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    process.run(get_settings(), socket)
 
 
 @keys_app.command("create")

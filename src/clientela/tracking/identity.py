@@ -14,7 +14,7 @@ from clientela.customers.models import IDENTITY_KINDS
 from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.db import driver_query_in
 from clientela.tracking.merging import merge_customers
-from clientela.tracking.schemas import IncomingEvent
+from clientela.tracking.store import PendingEvent
 
 Key = tuple[str, str]
 # Naming every kind lets the (kind, value) index answer.
@@ -24,7 +24,7 @@ _USER_IDS = ("SELECT customer_id, value FROM identities "
              "WHERE kind = 'user_id' AND customer_id IN ({marks})")
 
 
-def event_identities(event: IncomingEvent, *, default_region: str) -> list[Key]:
+def event_identities(event: PendingEvent, *, default_region: str) -> list[Key]:
     """The (kind, value) identities a call names, strongest first."""
     keys: list[Key] = []
     if event.user_id:
@@ -58,7 +58,7 @@ class IdentityResolver:
         self.conflicts: set[tuple[int, int, str, str]] = set()
         self.looked_up: dict[Key, int] = {}
 
-    def prefetch(self, events: Iterable[IncomingEvent]) -> None:
+    def prefetch(self, events: Iterable[PendingEvent]) -> None:
         """Load, in a few queries, the owners of every identity these calls name."""
         values: set[str] = set()
         for event in events:
@@ -117,7 +117,7 @@ class IdentityResolver:
         if key[0] == "user_id":
             self.user_ids.setdefault(customer_id, set()).add(key[1])
 
-    def _create(self, event: IncomingEvent) -> int:
+    def _create(self, event: PendingEvent) -> int:
         placeholder = -(len(self.new_customers) + len(self.created) + 1)
         self.new_customers.append((placeholder, event.timestamp))
         self.user_ids[placeholder] = set()
@@ -138,7 +138,7 @@ class IdentityResolver:
         self.pending = []
         customers.add_identities(session=self.session, identities=rows)
 
-    def resolve(self, event: IncomingEvent) -> int:
+    def resolve(self, event: PendingEvent) -> int:
         """The customer this call belongs to, creating, linking or merging as it says."""
         if event.type == "alias":
             return self._resolve_alias(event)
@@ -148,7 +148,7 @@ class IdentityResolver:
             owner = self._link(owner, key, reason=f"{event.type} named {key[0]}")
         return owner
 
-    def _primary(self, event: IncomingEvent, keys: list[Key]) -> int:
+    def _primary(self, event: PendingEvent, keys: list[Key]) -> int:
         if not event.user_id:
             # A new device that names a known e-mail or phone joins that customer at once.
             for key in keys:
@@ -171,7 +171,7 @@ class IdentityResolver:
             return owner
         return self._join(owner, other, key, reason=reason)
 
-    def _resolve_alias(self, event: IncomingEvent) -> int:
+    def _resolve_alias(self, event: PendingEvent) -> int:
         assert event.previous_id is not None
         previous_key: Key = ("user_id", event.previous_id)
         previous = self._find(previous_key)

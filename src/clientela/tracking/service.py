@@ -17,8 +17,8 @@ from clientela.db import driver_query_in
 from clientela.tracking import queries
 from clientela.tracking.identity import IdentityResolver
 from clientela.tracking.orders import ORDER_COMPLETED, ORDER_REFUNDED
-from clientela.tracking.schemas import IncomingEvent, Rejection, parse_batch, parse_event
-from clientela.tracking.store import TimeTexts, append_events, render
+from clientela.tracking.schemas import Rejection, parse_batch, parse_event
+from clientela.tracking.store import PendingEvent, TimeTexts, append_events, pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,36 +27,32 @@ class Recorded:
     duplicates: int
 
 
-def validated_event(body: Any, *, kind: str, received_at: datetime) -> IncomingEvent:
+def validated_event(body: Any, *, kind: str, received_at: datetime) -> PendingEvent:
     """One call checked and put in storage form; InvalidInput names what is wrong."""
-    event = parse_event(body, kind=kind, received_at=received_at, check_size=False)
-    render(event)
-    return event
+    return pending(parse_event(body, kind=kind, received_at=received_at, check_size=False))
 
 
 def validated_batch(body: Any, *, received_at: datetime, body_bytes: int
-                    ) -> tuple[list[IncomingEvent], list[Rejection]]:
+                    ) -> tuple[list[PendingEvent], list[Rejection]]:
     """The storable calls of a batch, and a rejection (by index) for each of the others."""
     parsed, rejected = parse_batch(body, received_at=received_at, body_bytes=body_bytes)
     texts, accepted = TimeTexts(), []
     for index, event in parsed:
         try:
-            render(event, texts)
+            accepted.append(pending(event, texts))
         except InvalidInput as error:
             rejected.append(Rejection(index=index, code=error.code, message=error.message))
-            continue
-        accepted.append(event)
     return accepted, sorted(rejected, key=lambda rejection: rejection.index)
 
 
-def record_events(*, session: Session, source_id: int, events: list[IncomingEvent],
+def record_events(*, session: Session, source_id: int, events: list[PendingEvent],
                   default_region: str) -> Recorded:
     """Store the calls not seen before from this source and fold them into profiles."""
     return record_batches(session=session, batches=[(source_id, events)],
                           default_region=default_region)[0]
 
 
-def record_batches(*, session: Session, batches: Sequence[tuple[int, list[IncomingEvent]]],
+def record_batches(*, session: Session, batches: Sequence[tuple[int, list[PendingEvent]]],
                    default_region: str) -> list[Recorded]:
     """`record_events` for several (source id, calls) batches at once, in call order."""
     fresh = _unseen(session, batches)
@@ -78,7 +74,7 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Incomi
     return _tally(batches, {id(event) for event in events})
 
 
-def _tally(batches: Sequence[tuple[int, list[IncomingEvent]]], stored: set[int]
+def _tally(batches: Sequence[tuple[int, list[PendingEvent]]], stored: set[int]
            ) -> list[Recorded]:
     results = []
     for _source, events in batches:
@@ -87,8 +83,8 @@ def _tally(batches: Sequence[tuple[int, list[IncomingEvent]]], stored: set[int]
     return results
 
 
-def _unseen(session: Session, batches: Sequence[tuple[int, list[IncomingEvent]]]
-            ) -> list[tuple[int, IncomingEvent]]:
+def _unseen(session: Session, batches: Sequence[tuple[int, list[PendingEvent]]]
+            ) -> list[tuple[int, PendingEvent]]:
     """The calls whose messageId their source has not sent before (the first one wins)."""
     seen = {source: _known_ids(session, source, {event.message_id for event in events})
             for source, events in _by_source(batches).items()}
@@ -101,9 +97,9 @@ def _unseen(session: Session, batches: Sequence[tuple[int, list[IncomingEvent]]]
     return fresh
 
 
-def _by_source(batches: Sequence[tuple[int, list[IncomingEvent]]]
-               ) -> dict[int, list[IncomingEvent]]:
-    grouped: dict[int, list[IncomingEvent]] = defaultdict(list)
+def _by_source(batches: Sequence[tuple[int, list[PendingEvent]]]
+               ) -> dict[int, list[PendingEvent]]:
+    grouped: dict[int, list[PendingEvent]] = defaultdict(list)
     for source, events in batches:
         grouped[source] += events
     return grouped
@@ -117,14 +113,14 @@ def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[s
 _KNOWN_IDS = "SELECT message_id FROM events WHERE source_id = ? AND message_id IN ({marks})"
 
 
-def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[int]) -> None:
+def _price_refunds(session: Session, events: list[PendingEvent], owners: list[int]) -> None:
     """A refund that does not say its amount refunds the whole order it names (a refund
     that names neither changes no revenue)."""
-    batch_orders = {(owner, _order_id(event)): event.revenue_cents or 0
+    batch_orders = {(owner, event.order_id): event.revenue_cents or 0
                     for event, owner in zip(events, owners, strict=True)
                     if event.event == ORDER_COMPLETED and event.type == "track"}
     for event, owner in zip(events, owners, strict=True):
-        order_id = _order_id(event)
+        order_id = event.order_id
         if (event.type != "track" or event.event != ORDER_REFUNDED
                 or event.revenue_cents is not None or order_id is None):
             continue
@@ -135,12 +131,7 @@ def _price_refunds(session: Session, events: list[IncomingEvent], owners: list[i
         event.revenue_cents = -(amount or 0)
 
 
-def _order_id(event: IncomingEvent) -> str | None:
-    value = event.properties.get("order_id")
-    return None if value is None or value == "" else str(value)
-
-
-def _activity(events: list[IncomingEvent], owners: list[int]) -> dict[int, customers.Activity]:
+def _activity(events: list[PendingEvent], owners: list[int]) -> dict[int, customers.Activity]:
     activity: dict[int, customers.Activity] = defaultdict(customers.Activity)
     for event, owner in zip(events, owners, strict=True):
         act = activity[owner]
@@ -154,16 +145,15 @@ def _activity(events: list[IncomingEvent], owners: list[int]) -> dict[int, custo
     return activity
 
 
-def _traits(events: list[IncomingEvent], owners: list[int]
+def _traits(events: list[PendingEvent], owners: list[int]
             ) -> dict[int, list[tuple[dict[str, Any], datetime]]]:
     observed: dict[int, list[tuple[dict[str, Any], datetime]]] = defaultdict(list)
     for event, owner in zip(events, owners, strict=True):
         if event.type != "identify":
             continue
         traits = event.traits
-        locale = event.context.get("locale")
-        if "locale" not in traits and isinstance(locale, str):
-            traits = {**traits, "locale": locale}
+        if "locale" not in traits and event.locale is not None:
+            traits = {**traits, "locale": event.locale}
         if traits:
             observed[owner].append((traits, event.timestamp))
     return observed

@@ -9,6 +9,7 @@ driver as they are. Reads still go through the `Event` model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,8 +24,33 @@ from clientela.tracking.schemas import IncomingEvent
 COLUMNS = ("source_id", "message_id", "customer_id", "origin_customer_id", "type", "event",
            "user_id", "anonymous_id", "timestamp", "original_timestamp", "sent_at",
            "received_at", "properties", "context", "details", "revenue_cents")
+# The columns of `PendingEvent.row`, and where the call's own time sits in it.
+ROW_COLUMNS = COLUMNS[4:15]
+TIMESTAMP_AT = ROW_COLUMNS.index("timestamp")
 _QUOTED = ", ".join(f'"{column}"' for column in COLUMNS)
 _INSERT = f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """A validated call on its way to the database: its `events` columns from `type` to
+    `details` already in storage form (`row`), and the few values that identity resolution
+    and profile updates read. This is all the writer gets, in or out of process."""
+
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    previous_id: str | None
+    timestamp: datetime
+    traits: dict[str, Any]  # of identify calls; empty for the others
+    locale: str | None  # context.locale of identify calls
+    order_id: str | None  # properties.order_id, as text
+    # Signed revenue of an order event in minor units; None for other events and for a
+    # refund that does not say its amount (the writer finds the order's).
+    revenue_cents: int | None
+    row: tuple[Any, ...]
 
 
 class TimeTexts(dict[datetime, str]):
@@ -50,26 +76,30 @@ def _stored_json(value: Any, field: str) -> str:
     return text
 
 
-def render(event: IncomingEvent, texts: TimeTexts | None = None) -> None:
-    """Put the columns from `type` to `details` in storage form on the event, or raise
-    InvalidInput when a value cannot be stored. They do not depend on who the event belongs
-    to, so the server does this while validating, before the write lock."""
-    if event.rendered is not None:
-        return
+def pending(event: IncomingEvent, texts: TimeTexts | None = None) -> PendingEvent:
+    """The call in storage form, or InvalidInput when a value cannot be stored. None of it
+    depends on who the call belongs to, so the server does this while validating."""
     texts = texts if texts is not None else TimeTexts()
-    event.rendered = (
-        event.type, event.event, event.user_id, event.anonymous_id, texts.of(event.timestamp),
-        texts.of(event.original_timestamp), texts.of(event.sent_at),
-        texts.of(event.received_at), _stored_json(event.properties, "properties"),
-        _stored_json(event.context, "context"), _stored_json(event.details, "event"))
+    row = (event.type, event.event, event.user_id, event.anonymous_id,
+           texts.of(event.timestamp), texts.of(event.original_timestamp),
+           texts.of(event.sent_at), texts.of(event.received_at),
+           _stored_json(event.properties, "properties"), _stored_json(event.context, "context"),
+           _stored_json(event.details, "event"))
+    identify = event.type == "identify"
+    locale = event.context.get("locale") if identify else None
+    order_id = event.properties.get("order_id")
+    return PendingEvent(
+        message_id=event.message_id, type=event.type, event=event.event,
+        user_id=event.user_id, anonymous_id=event.anonymous_id, previous_id=event.previous_id,
+        timestamp=event.timestamp, traits=event.traits if identify else {},
+        locale=locale if isinstance(locale, str) else None,
+        order_id=None if order_id is None or order_id == "" else str(order_id),
+        revenue_cents=event.revenue_cents, row=row)
 
 
-def append_events(*, session: Session, sources: Sequence[int], events: Sequence[IncomingEvent],
+def append_events(*, session: Session, sources: Sequence[int], events: Sequence[PendingEvent],
                   owners: Sequence[int], origins: Sequence[int]) -> None:
     """Insert event i from `sources[i]`, owned by `owners[i]`, first resolved to `origins[i]`."""
-    texts = TimeTexts()
-    for event in events:
-        render(event, texts)
-    rows = [(source_id, e.message_id, owner, origin, *(e.rendered or ()), e.revenue_cents)
+    rows = [(source_id, e.message_id, owner, origin, *e.row, e.revenue_cents)
             for source_id, e, owner, origin in zip(sources, events, owners, origins, strict=True)]
     driver_executemany(session, _INSERT, rows)

@@ -9,10 +9,10 @@ import orjson
 from fastapi import APIRouter, Request
 
 from clientela.api.deps import KeyCache, basic_user
-from clientela.api.ingest_writer import IngestWriter
 from clientela.api.responses import FastJSONResponse
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, Unauthorized
+from clientela.ingest import EventSink
 from clientela.tracking.schemas import MAX_BATCH_BYTES, MAX_EVENT_BYTES
 from clientela.tracking.service import validated_batch, validated_event
 
@@ -73,8 +73,8 @@ async def _source(request: Request, body: Any) -> int:
     return source_id
 
 
-def _writer(request: Request) -> IngestWriter:
-    writer: IngestWriter = request.app.state.ingest_writer
+def _writer(request: Request) -> EventSink:
+    writer: EventSink = request.app.state.ingest_writer
     return writer
 
 

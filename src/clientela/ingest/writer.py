@@ -3,6 +3,10 @@
 A request is acknowledged only after the transaction holding its events commits. While
 one group is being written, the next requests queue up and go together in the next
 commit, so the cost of a durable commit is shared by everyone waiting.
+
+The writer does not care where a job comes from: `submit` queues calls from the same
+process; the writer process (`ingest.process`) queues jobs that arrived over its socket,
+whose calls are decoded by this thread when their turn comes.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -22,8 +27,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.customers.merging import CustomerMoved
 from clientela.db import WriterLock, session_scope
-from clientela.tracking.schemas import IncomingEvent
 from clientela.tracking.service import Recorded, record_batches
+from clientela.tracking.store import PendingEvent
 
 log = logging.getLogger(__name__)
 _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout,
@@ -31,19 +36,25 @@ _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout
 # PostgreSQL's deadlock_detected and serialization_failure: transient, worth a retry.
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 6
-_ANSWER_WITHIN = 60.0
+ANSWER_WITHIN = 60.0
+
+Settle = Callable[[Recorded | None, BaseException | None], None]
 
 
 @dataclass(slots=True)
-class _Job:
+class Job:
+    """Calls from one request. `load` gives them (decoding them if they came over a socket);
+    `settle` hears the outcome, from the writer thread, once committed or failed."""
+
     source_id: int
-    events: list[IncomingEvent]
-    future: asyncio.Future[Recorded]
-    loop: asyncio.AbstractEventLoop
+    count: int
+    load: Callable[[], list[PendingEvent]]
+    settle: Settle
+    events: list[PendingEvent] | None = None
 
 
 class IngestWriter:
-    """One writer thread per process; `submit` answers once the events are committed."""
+    """One writer thread per database writer; `submit`/`enqueue` hand it calls to store."""
 
     def __init__(self, *, engine: Engine, default_region: str, queue_limit: int,
                  group_events: int) -> None:
@@ -51,7 +62,7 @@ class IngestWriter:
         self.default_region = default_region
         self.queue_limit = queue_limit
         self.group_events = group_events
-        self._jobs: deque[_Job] = deque()
+        self._jobs: deque[Job] = deque()
         self._queued_events = 0
         self._writing_events = 0
         self._wake = threading.Condition()
@@ -81,50 +92,67 @@ class IngestWriter:
             self._thread.join(timeout=30)
         self._lock.close()
 
-    async def submit(self, source_id: int, events: list[IncomingEvent]) -> Recorded:
-        """Queue events and wait for their commit; 429 when too much is already waiting."""
-        loop = asyncio.get_running_loop()
-        job = _Job(source_id, events, loop.create_future(), loop)
+    def enqueue(self, job: Job) -> None:
+        """Queue a job (from any thread); Overloaded when too much is already waiting."""
         with self._wake:
             if self._stopping:
                 raise StorageUnavailable("the server is shutting down; retry")
-            if self._queued_events + len(events) > self.queue_limit and self._jobs:
+            if self._queued_events + job.count > self.queue_limit and self._jobs:
                 raise Overloaded(f"ingestion queue is full ({self._queued_events} events "
                                  "waiting); retry later")
             self._jobs.append(job)
-            self._queued_events += len(events)
+            self._queued_events += job.count
             self._wake.notify()
+
+    async def submit(self, source_id: int, events: list[PendingEvent]) -> Recorded:
+        """Queue calls of this process and wait for their commit."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Recorded] = loop.create_future()
+
+        def settle(result: Recorded | None, error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, future, result, error)
+
+        self.enqueue(Job(source_id, len(events), lambda: events, settle, events))
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), _ANSWER_WITHIN)
+            return await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
         except TimeoutError:
             # Still queued or being written: it may yet be stored, so the client retries
             # and the messageId keeps the retry from storing it twice.
             raise StorageUnavailable("the write is taking too long; retry later") from None
 
-    def _take_group(self) -> list[_Job] | None:
+    def _wait_for_work(self) -> bool:
+        """Block until something is queued; False once stopping with nothing left."""
         with self._wake:
             while not self._jobs and not self._stopping:
                 self._wake.wait()
-            if not self._jobs:
-                return None
-            group: list[_Job] = []
+            return bool(self._jobs)
+
+    def _take_group(self) -> list[Job]:
+        """As many queued jobs as fit in one group (at least one)."""
+        with self._wake:
+            group: list[Job] = []
             size = 0
-            while self._jobs and (not group or size + len(self._jobs[0].events)
+            while self._jobs and (not group or size + self._jobs[0].count
                                   <= self.group_events):
                 job = self._jobs.popleft()
                 group.append(job)
-                size += len(job.events)
+                size += job.count
             self._queued_events -= size
             self._writing_events = size
             return group
 
     def _run(self) -> None:
-        while (group := self._take_group()) is not None:
-            self._write_group(group)
+        while self._wait_for_work():
+            # The group is taken once the write slot is ours: what arrived while another
+            # process held it goes into this commit too.
+            with self._lock:
+                self._write_group(_loaded(self._take_group()))
             with self._wake:
                 self._writing_events = 0
 
-    def _write_group(self, group: list[_Job]) -> None:
+    def _write_group(self, group: list[Job]) -> None:
+        if not group:
+            return
         for attempt in range(_RACE_RETRIES):
             try:
                 results = self._commit(group)
@@ -139,33 +167,48 @@ class IngestWriter:
                     time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))  # desynchronise
                     continue
                 log.warning("ingestion storage failure: %s", error)
-                self._fail(group, StorageUnavailable("the database is unavailable; retry later"))
+                _fail(group, StorageUnavailable("the database is unavailable; retry later"))
                 return
             except Exception as error:
                 log.exception("ingestion group failed")
                 if len(group) == 1:
-                    self._fail(group, error)
+                    _fail(group, error)
                     return
                 break
             for job, result in zip(group, results, strict=True):
-                job.loop.call_soon_threadsafe(_settle, job.future, result, None)
+                job.settle(result, None)
             return
         for job in group:  # one at a time, so one bad request cannot sink the others
             if len(group) > 1:
                 self._write_group([job])
             else:
-                self._fail([job], StorageUnavailable("could not store events; retry later"))
+                _fail([job], StorageUnavailable("could not store events; retry later"))
 
-    def _commit(self, group: list[_Job]) -> list[Recorded]:
-        with self._lock, session_scope(self.engine) as session:
+    def _commit(self, group: list[Job]) -> list[Recorded]:
+        with session_scope(self.engine) as session:
             return record_batches(session=session,
-                                  batches=[(job.source_id, job.events) for job in group],
+                                  batches=[(job.source_id, job.events or []) for job in group],
                                   default_region=self.default_region)
 
-    @staticmethod
-    def _fail(group: list[_Job], error: BaseException) -> None:
-        for job in group:
-            job.loop.call_soon_threadsafe(_settle, job.future, None, error)
+
+def _loaded(group: list[Job]) -> list[Job]:
+    """The jobs whose calls could be loaded; the others are told why not."""
+    ready = []
+    for job in group:
+        if job.events is None:
+            try:
+                job.events = job.load()
+            except Exception as error:
+                log.exception("could not load an ingestion job")
+                job.settle(None, error)
+                continue
+        ready.append(job)
+    return ready
+
+
+def _fail(group: list[Job], error: BaseException) -> None:
+    for job in group:
+        job.settle(None, error)
 
 
 def _describe(error: Exception) -> str:

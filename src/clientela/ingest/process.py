@@ -1,0 +1,224 @@
+"""The ingestion writer process: one writer for every HTTP worker of a SQLite database.
+
+SQLite has one write slot. With a writer thread in each HTTP worker, each commit holds only
+that worker's requests and the writer shares its process's interpreter with the HTTP work.
+Here every worker sends its validated calls over a Unix socket to this one process, whose
+writer thread commits everything waiting at once; the workers parse the next requests
+meanwhile, on the other core.
+
+`WriterProcess` (used by `clientela serve`) starts, watches and stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import suppress
+from functools import partial
+from pathlib import Path
+from types import FrameType
+
+from clientela.config import Settings
+from clientela.core.errors import ClientelaError
+from clientela.db import WalCheckpointer, build_engine
+from clientela.ingest import wire
+from clientela.ingest.writer import IngestWriter, Job
+from clientela.tracking.service import Recorded
+
+log = logging.getLogger(__name__)
+_STARTUP_SECONDS = 30.0
+_STOP_SECONDS = 40.0
+_ACCEPT_POLL = 0.2
+
+
+def socket_path(settings: Settings) -> Path:
+    """Where the writer listens: `ingest.sock` in the data folder, or in a private
+    temporary folder when that path is too long for a Unix socket (108 bytes)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = (settings.data_dir / "ingest.sock").resolve()
+    if len(os.fsencode(path)) < 100:
+        return path
+    return Path(tempfile.mkdtemp(prefix="clientela-")) / "ingest.sock"
+
+
+def run(settings: Settings, path: Path) -> None:
+    """Serve the socket until SIGTERM or SIGINT, then finish what is queued."""
+    engine = build_engine(settings)
+    writer = IngestWriter(engine=engine, default_region=settings.default_country,
+                          queue_limit=settings.ingest_queue_limit,
+                          group_events=settings.ingest_group_events)
+    checkpointer = WalCheckpointer(engine)
+    stopping = threading.Event()
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    listener = _listen(path)
+    writer.start()
+    checkpointer.start()
+    try:
+        while not stopping.is_set():
+            try:
+                connection, _address = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=_serve_connection, args=(connection, writer),
+                             name="ingest-connection", daemon=True).start()
+    finally:
+        listener.close()
+        with suppress(FileNotFoundError):
+            path.unlink()
+        writer.stop()  # answers every job already queued
+        checkpointer.stop()
+        engine.dispose()
+
+
+def _listen(path: Path) -> socket.socket:
+    with suppress(FileNotFoundError):
+        path.unlink()  # left behind by a writer that was killed
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_mask = os.umask(0o177)  # the socket is the owner's alone from the start
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(old_mask)
+    listener.listen(64)
+    listener.settimeout(_ACCEPT_POLL)
+    return listener
+
+
+def _serve_connection(connection: socket.socket, writer: IngestWriter) -> None:
+    """Queue each request frame as a job; its reply goes back on the same connection."""
+    sending = threading.Lock()
+    reply = partial(_reply, connection, sending)
+    try:
+        while (body := _read_frame(connection)) is not None:
+            job_id, source_id, count, payload = wire.decode_request(body)
+            job = Job(source_id, count, partial(wire.decode_events, payload),
+                      partial(reply, job_id))
+            try:
+                writer.enqueue(job)
+            except ClientelaError as error:
+                reply(job_id, None, error)
+    except (OSError, ValueError) as error:
+        log.warning("ingestion connection closed: %s", error)
+    finally:
+        # The worker sends nothing more and expects no answers once it closes its side.
+        with sending:
+            connection.close()
+
+
+def _read_frame(connection: socket.socket) -> bytes | None:
+    """One frame's body, or None at a clean end of the stream."""
+    header = _read_exactly(connection, wire.LENGTH.size, allow_end=True)
+    if header is None:
+        return None
+    (length,) = wire.LENGTH.unpack(header)
+    if length > wire.MAX_FRAME:
+        raise ValueError(f"frame of {length} bytes is larger than {wire.MAX_FRAME}")
+    body = _read_exactly(connection, length, allow_end=False)
+    assert body is not None
+    return body
+
+
+def _read_exactly(connection: socket.socket, size: int, *, allow_end: bool) -> bytes | None:
+    chunks, received = [], 0
+    while received < size:
+        chunk = connection.recv(min(size - received, 1 << 20))
+        if not chunk:
+            if allow_end and received == 0:
+                return None
+            raise ValueError("connection closed in the middle of a frame")
+        chunks.append(chunk)
+        received += len(chunk)
+    return b"".join(chunks)
+
+
+def _reply(connection: socket.socket, sending: threading.Lock, job_id: int,
+           result: Recorded | None, error: BaseException | None) -> None:
+    frame = wire.encode_reply(job_id, result, error)
+    try:
+        with sending:
+            connection.sendall(frame)
+    except OSError:
+        # The worker went away; what was committed stays committed, and its client's
+        # retry is recognised by messageId.
+        log.warning("could not answer ingestion job %d: its worker is gone", job_id)
+
+
+class WriterProcess:
+    """Runs `clientela ingest-writer` beside the HTTP workers and restarts it if it dies."""
+
+    def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
+        self.path = path
+        self.env = env
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the writer and wait until it accepts connections."""
+        self._spawn()
+        self._watcher = threading.Thread(target=self._watch, name="ingest-writer-watch",
+                                         daemon=True)
+        self._watcher.start()
+
+    def stop(self) -> None:
+        """Ask the writer to finish what is queued and exit; kill it if it will not."""
+        self._stopping.set()
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.error("the ingestion writer did not stop in %ss; killing it", _STOP_SECONDS)
+            process.kill()
+            process.wait()
+
+    def _spawn(self) -> None:
+        command = [sys.executable, "-c", "from clientela.cli.main import app; app()",
+                   "ingest-writer", "--socket", str(self.path)]
+        self._process = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + _STARTUP_SECONDS
+        while not _accepts(self.path):
+            if self._process.poll() is not None:
+                raise RuntimeError(f"the ingestion writer exited with status "
+                                   f"{self._process.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the ingestion writer did not listen on {self.path} "
+                                   f"within {_STARTUP_SECONDS}s")
+            time.sleep(0.05)
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            process = self._process
+            if process is not None and process.poll() is not None and not self._stopping.is_set():
+                log.error("the ingestion writer exited with status %s; restarting it",
+                          process.returncode)
+                try:
+                    self._spawn()
+                except RuntimeError as error:
+                    log.error("%s", error)
+            self._stopping.wait(0.5)
+
+
+def _accepts(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True

@@ -1,0 +1,95 @@
+"""What HTTP workers and the writer process say to each other over the ingestion socket.
+
+A request frame carries one request's validated calls; a reply frame says how that job
+ended. Calls travel in their storage form (`PendingEvent`: JSON and times already as text),
+so the HTTP worker does the rendering and the writer reads back only the few values it
+works with.
+
+    request: length u32 | job id u64 | source id i64 | calls u32 | calls as a JSON array
+    reply:   length u32 | job id u64 | status u8 | stored u32, duplicates u32 | message
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from enum import IntEnum
+
+import orjson
+
+from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.tracking.service import Recorded
+from clientela.tracking.store import TIMESTAMP_AT, PendingEvent
+
+LENGTH = struct.Struct(">I")
+REQUEST = struct.Struct(">QqI")
+REPLY = struct.Struct(">QBII")
+MAX_FRAME = 64 * 1024 * 1024
+
+
+class Status(IntEnum):
+    STORED = 0
+    OVERLOADED = 1
+    UNAVAILABLE = 2
+    FAILED = 3
+
+
+def encode_request(job_id: int, source_id: int, events: list[PendingEvent]) -> bytes:
+    body = REQUEST.pack(job_id, source_id, len(events)) + encode_events(events)
+    return LENGTH.pack(len(body)) + body
+
+
+def decode_request(body: bytes) -> tuple[int, int, int, bytes]:
+    """(job id, source id, number of calls, encoded calls) of a request frame's body."""
+    job_id, source_id, count = REQUEST.unpack_from(body)
+    return job_id, source_id, count, body[REQUEST.size:]
+
+
+def encode_reply(job_id: int, result: Recorded | None, error: BaseException | None) -> bytes:
+    if error is None:
+        assert result is not None
+        body = REPLY.pack(job_id, Status.STORED, result.stored, result.duplicates)
+    else:
+        status = (Status.OVERLOADED if isinstance(error, Overloaded) else
+                  Status.UNAVAILABLE if isinstance(error, StorageUnavailable) else Status.FAILED)
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        body = REPLY.pack(job_id, status, 0, 0) + str(message).encode()
+    return LENGTH.pack(len(body)) + body
+
+
+def decode_reply(body: bytes) -> tuple[int, Recorded | BaseException]:
+    """(job id, what became of it): a Recorded, or the error to raise to the client."""
+    job_id, status, stored, duplicates = REPLY.unpack_from(body)
+    message = body[REPLY.size:].decode()
+    if status == Status.STORED:
+        return job_id, Recorded(stored=stored, duplicates=duplicates)
+    if status == Status.OVERLOADED:
+        return job_id, Overloaded(message)
+    if status == Status.UNAVAILABLE:
+        return job_id, StorageUnavailable(message)
+    return job_id, RuntimeError(f"the ingestion writer failed: {message}")
+
+
+def encode_events(events: list[PendingEvent]) -> bytes:
+    """Calls in storage form as one JSON array."""
+    return orjson.dumps([
+        [e.message_id, e.type, e.event, e.user_id, e.anonymous_id, e.previous_id,
+         e.traits or None, e.locale, e.order_id, e.revenue_cents, e.row] for e in events])
+
+
+def decode_events(payload: bytes) -> list[PendingEvent]:
+    """The calls `encode_events` wrote, equal to the ones it was given."""
+    times: dict[str, datetime] = {}
+    events = []
+    for (message_id, kind, name, user_id, anonymous_id, previous_id, traits, locale,
+         order_id, revenue_cents, row) in orjson.loads(payload):
+        text = row[TIMESTAMP_AT]
+        moment = times.get(text)
+        if moment is None:
+            moment = times[text] = datetime.fromisoformat(text).replace(tzinfo=UTC)
+        events.append(PendingEvent(
+            message_id=message_id, type=kind, event=name, user_id=user_id,
+            anonymous_id=anonymous_id, previous_id=previous_id, timestamp=moment,
+            traits=traits or {}, locale=locale, order_id=order_id,
+            revenue_cents=revenue_cents, row=tuple(row)))
+    return events
