@@ -64,6 +64,20 @@ def _children(pid: int) -> dict[int, str]:
     return found
 
 
+def _gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process `pid` ends (or is left a zombie) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def _writer_pid(server: LiveServer) -> int:
     writers = [pid for pid, command in _children(server.pid).items() if "ingest-writer" in command]
     assert len(writers) == 1, _children(server.pid)
@@ -86,6 +100,8 @@ def test_two_workers_share_one_writer_and_store_every_call_once(settings, tmp_pa
         assert all(answer.json() == {"success": True, "rejected": []} for answer in answers)
         again = _post(server, key, _calls("b00", 25))  # a retried batch stores nothing twice
         assert again.status_code == 200
+        writer = _writer_pid(server)
+    assert _gone(writer)
     assert not path.exists()
     assert _stored(settings) == sorted(f"b{n:02d}-{i:03d}" for n in range(24) for i in range(25))
 
@@ -109,8 +125,10 @@ def test_a_killed_writer_is_restarted_and_a_retry_stores_once(settings, tmp_path
             assert answer.json()["code"] == "storage_unavailable"
             time.sleep(0.2)
         assert answers[-1] == 200, answers
-        assert _writer_pid(server) != first
+        second = _writer_pid(server)
+        assert second != first
         assert "the ingestion writer exited" in server.output()
+    assert _gone(second)
     assert _stored(settings) == [*(f"after-{i:03d}" for i in range(3)),
                                  *(f"before-{i:03d}" for i in range(3))]
 
@@ -126,7 +144,17 @@ def test_a_malformed_frame_closes_only_its_own_connection(settings, tmp_path):
         assert raw.recv(16) == b""  # the writer hung up on it
         raw.close()
         assert _post(server, key, _calls("fine", 2)).status_code == 200
+        writer = _writer_pid(server)
+    assert _gone(writer)  # stopping `serve` stops its writer
     assert _stored(settings) == ["fine-000", "fine-001"]
+
+
+@sqlite_only
+def test_the_writer_does_not_outlive_a_killed_serve(settings, tmp_path):
+    with LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server") as server:
+        writer = _writer_pid(server)
+        os.kill(server.pid, signal.SIGKILL)
+        assert _gone(writer)
 
 
 @sqlite_only

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -67,10 +69,18 @@ def _ingest_writer(settings: Settings) -> Iterator[None]:
     writer.start()
     os.environ["CLIENTELA_INGEST_SOCKET"] = str(writer.path)
     get_settings.cache_clear()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; turned into SystemExit
+    # here, it unwinds through `finally` so that the writer finishes its queue and exits.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         yield
     finally:
         writer.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_signal(number: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + number)
 
 
 @app.command("ingest-writer", hidden=True)

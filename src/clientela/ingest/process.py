@@ -65,8 +65,9 @@ def run(settings: Settings, path: Path) -> None:
     listener = _listen(path)
     writer.start()
     checkpointer.start()
+    parent = os.getppid()
     try:
-        while not stopping.is_set():
+        while not stopping.is_set() and os.getppid() == parent:  # `serve` is still there
             try:
                 connection, _address = listener.accept()
             except TimeoutError:
