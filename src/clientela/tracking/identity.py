@@ -12,7 +12,7 @@ from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.customers.models import IDENTITY_KINDS
 from clientela.customers.normalize import normalize_email, normalize_phone
-from clientela.db import driver_query_in
+from clientela.db import driver_query, driver_query_in
 from clientela.tracking.merging import merge_customers
 from clientela.tracking.store import PendingEvent
 
@@ -20,8 +20,7 @@ Key = tuple[str, str]
 # Naming every kind lets the (kind, value) index answer.
 _OWNERS = ("SELECT kind, value, customer_id FROM identities WHERE kind IN ("
            + ", ".join(f"'{kind}'" for kind in IDENTITY_KINDS) + ") AND value IN ({marks})")
-_USER_IDS = ("SELECT customer_id, value FROM identities "
-             "WHERE kind = 'user_id' AND customer_id IN ({marks})")
+_USER_IDS = "SELECT value FROM identities WHERE kind = 'user_id' AND customer_id = ?"
 
 
 def event_identities(event: PendingEvent, *, default_region: str) -> list[Key]:
@@ -68,14 +67,15 @@ class IdentityResolver:
                 values.add(event.previous_id)
         self.owner.update(self._owners(values))
         self.looked_up = dict(self.owner)
-        self._load_user_ids(set(self.owner.values()))
 
-    def _load_user_ids(self, customer_ids: set[int]) -> None:
-        missing = customer_ids - self.user_ids.keys()
-        for cid in missing:
-            self.user_ids[cid] = set()
-        for cid, value in driver_query_in(self.session, _USER_IDS, missing):
-            self.user_ids[cid].add(value)
+    def _user_ids_of(self, customer_id: int) -> set[str]:
+        """The user ids of a customer, looked up the first time they matter: only a call
+        that links or merges customers asks, so most writes never do."""
+        found = self.user_ids.get(customer_id)
+        if found is None:
+            found = self.user_ids[customer_id] = {
+                value for (value,) in driver_query(self.session, _USER_IDS, [customer_id])}
+        return found
 
     def verify(self) -> None:
         """Raise CustomerMoved if an identity this write looked up has changed hands since
@@ -115,7 +115,7 @@ class IdentityResolver:
         self.owner[key] = customer_id
         self.pending.append((customer_id, key[0], key[1]))
         if key[0] == "user_id":
-            self.user_ids.setdefault(customer_id, set()).add(key[1])
+            self._user_ids_of(customer_id).add(key[1])
 
     def _create(self, event: PendingEvent) -> int:
         placeholder = -(len(self.new_customers) + len(self.created) + 1)
@@ -159,7 +159,7 @@ class IdentityResolver:
         owner = self._find(user_key)
         if owner is None:
             anonymous = self._find(("anonymous_id", event.anonymous_id or ""))
-            owner = anonymous if anonymous and not self.user_ids[anonymous] else None
+            owner = anonymous if anonymous and not self._user_ids_of(anonymous) else None
             owner = owner or self._create(event)
             self._attach(owner, user_key)
         return owner
@@ -197,7 +197,7 @@ class IdentityResolver:
             return self.final(owner)
         self.flush()
         owner, other = self.final(owner), self.final(other)
-        if self.user_ids.get(owner) and self.user_ids.get(other):
+        if self._user_ids_of(owner) and self._user_ids_of(other):
             self._record_conflict(owner, other, key, f"{reason}: both customers have their "
                                   "own user id")
             return owner
@@ -213,7 +213,8 @@ class IdentityResolver:
             raise customer_merging.CustomerMoved(error.message) from None
         keep, drop = merge.kept_id, merge.dropped_id
         self.redirect[drop] = keep
-        self.user_ids[keep] = self.user_ids.get(keep, set()) | self.user_ids.pop(drop, set())
+        # The merge moved the dropped customer's identities (all flushed) to the kept one.
+        self.user_ids[keep] = self._user_ids_of(keep) | self.user_ids.pop(drop, set())
         return keep
 
     def _record_conflict(self, owner: int, other: int, key: Key, reason: str) -> None:
