@@ -2,9 +2,11 @@
 
 What is measured
 ----------------
-1. A real server process (`clientela serve`, the venv's Python, a free local port) on a fresh
-   SQLite file in a temporary folder, or with `--postgresql` on a database of a throwaway
-   PostgreSQL server (tests/pg.py). A write key is created with `clientela keys create`.
+1. A real server (`clientela serve --workers N`, the venv's Python, a free local port) on a
+   fresh SQLite file in a temporary folder, where `serve` runs its ingestion writer process
+   beside the N HTTP workers, or with `--postgresql` on a database of a throwaway PostgreSQL
+   server (tests/pg.py), where each worker writes itself. A write key is created with
+   `clientela keys create`.
 
 2. `--events` realistic Segment calls (default 200,000; ~800 bytes each) from ~events/10
    visitors, as analytics.js sends them: sessions of page views and `Product Viewed` tracks,
@@ -668,8 +670,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200_000, help="Calls to send.")
     parser.add_argument("--batch-size", type=int, default=100, help="Calls per request.")
     parser.add_argument("--clients", type=int, default=4, help="Concurrent client processes.")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="Server processes (default: one per core of the 2-core machine).")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="HTTP worker processes (`serve --workers`; default 1, the serve "
+                        "default: on SQLite the writer process takes the other core).")
     parser.add_argument("--visitors", type=int, default=0,
                         help="Distinct visitors (default: events / 10).")
     parser.add_argument("--seed", type=int, default=7, help="Random seed for the calls.")
@@ -767,7 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events": args.events,
         "batch_size": args.batch_size,
         "clients": args.clients,
-        "server_processes": args.workers,
+        "http_workers": args.workers,
+        "writer_process": not args.postgresql,
         "events_per_second": round(events_per_second, 1),
         "batch_latency_ms": {"p50": round(percentile(latencies, 0.50) * 1000, 2),
                              "p99": round(percentile(latencies, 0.99) * 1000, 2)},
