@@ -289,3 +289,18 @@ def test_an_event_written_during_a_merge_lands_on_the_survivor(client, write_key
     assert customer["aggregates"]["events"]["page"] == 2
     assert [e["event"] for e in api.get("/api/v1/customers/1/events").json()["items"]] == [
         "During", "Before", None]
+
+
+def test_in_one_write_a_merge_keeps_the_user_ids_of_both_customers(client, write_key, api):
+    send(client, write_key, "page", anonymousId="anon-old")
+    send(client, write_key, "identify", userId="u2", traits={"email": "x@y.com"})
+    answer = batch(client, write_key, [
+        {"type": "identify", "anonymousId": "anon-old", "traits": {"email": "x@y.com"}},
+        {"type": "identify", "userId": "u3", "anonymousId": "anon-old"},
+    ])
+    assert answer.json() == {"success": True, "rejected": []}
+    merged, newcomer = customer_by_user(api, "u2"), customer_by_user(api, "u3")
+    assert merged["id"] != newcomer["id"]  # anon-old's customer already had a user id
+    assert _identities(merged) == {("anonymous_id", "anon-old"), ("user_id", "u2"),
+                                   ("email", "x@y.com")}
+    assert _identities(newcomer) == {("user_id", "u3")}

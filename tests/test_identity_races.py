@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from clientela.core.clock import utcnow
+from clientela.core.money import Exchange
 from clientela.customers.models import Customer, CustomerMerge, Identity
 from clientela.db import session_scope
 from clientela.tracking import identity
@@ -37,6 +38,7 @@ def _after_first_lookup(monkeypatch: pytest.MonkeyPatch, action: Callable[[], No
 def _record(engine, source_id: int, **call: object) -> None:
     with session_scope(engine) as session:
         record_events(session=session, source_id=source_id, default_region="BR",
+                      exchange=Exchange(),
                       events=[pending(parse_event(call, kind=None, received_at=utcnow()))])
 
 

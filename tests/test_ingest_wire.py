@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from clientela.commerce.ecommerce import Change, Line
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.ingest import wire
 from clientela.tracking.service import Recorded, validated_batch
@@ -19,7 +20,9 @@ CALLS = [
                 "big": 18446744073709551615, "name": "Ána ✓"},
      "context": {"locale": "pt-BR", "ip": "203.0.113.9"}},
     {"type": "track", "anonymousId": "a-2", "event": "Order Completed", "messageId": "m-2",
-     "properties": {"order_id": 991, "total": "129.90", "products": [{"sku": "X"}]}},
+     "properties": {"order_id": 991, "total": "129.90", "currency": "usd",
+                    "products": [{"sku": "X", "price": 64.95, "quantity": 2,
+                                  "category": ["Shoes", "Running"]}]}},
     {"type": "track", "userId": "u-3", "event": "Order Refunded", "messageId": "m-3",
      "properties": {"order_id": "o-7"}},
     {"type": "alias", "userId": "u-4", "previousId": "a-4", "messageId": "m-4"},
@@ -30,7 +33,7 @@ CALLS = [
 
 def _events():
     events, rejected = validated_batch({"batch": CALLS, "sentAt": "2026-11-22T11:00:01Z"},
-                                       received_at=RECEIVED, body_bytes=1000)
+                                       received_at=RECEIVED, body_bytes=1000, currency="BRL")
     assert rejected == []
     return events
 
@@ -45,10 +48,12 @@ def test_calls_come_back_equal_with_the_values_the_writer_reads():
     assert identify.locale == "pt-BR"
     assert identify.timestamp == datetime(2026, 11, 22, 14, 59, 58, 500000, tzinfo=UTC) \
         + (RECEIVED - datetime(2026, 11, 22, 11, 0, 1, tzinfo=UTC))
-    assert (order.order_id, order.revenue_cents) == ("991", 12990)
-    assert (refund.order_id, refund.revenue_cents) == ("o-7", None)
+    assert order.commerce == Change(
+        event="Order Completed", currency="USD", order_id="991", total_cents=12990,
+        lines=(Line(sku="X", quantity=2, price_cents=6495, category="Shoes > Running"),))
+    assert refund.commerce == Change(event="Order Refunded", order_id="o-7")
     assert alias.previous_id == "a-4"
-    assert (page.traits, page.locale, page.order_id) == ({}, None, None)
+    assert (page.traits, page.locale, page.commerce) == ({}, None, None)
 
 
 def test_a_request_frame_names_its_job_source_and_number_of_calls():

@@ -6,10 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from clientela.core.errors import InvalidInput
 from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.customers.traits import apply_traits, merge_traits, profile_columns
-from clientela.tracking.orders import revenue_effect_cents, to_cents
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -48,17 +46,3 @@ def test_profile_columns_from_reserved_traits():
     assert (columns["first_name"], columns["last_name"]) == ("Maria", "Clara Dias")
     assert columns["birthday"].isoformat() == "1990-05-17"
     assert (columns["city"], columns["country"], columns["email"]) == ("Recife", "BR", None)
-
-
-def test_money_is_exact():
-    assert to_cents(0.1, "total") + to_cents(0.2, "total") == 30
-    assert to_cents("19.999", "total") == 2000
-    assert revenue_effect_cents("Order Completed", {"products": [
-        {"price": 0.1, "quantity": 3}]}) == 30
-    assert revenue_effect_cents("Order Refunded", {"total": 5}) == -500
-    assert revenue_effect_cents("Order Refunded", {"order_id": "1"}) is None
-    assert revenue_effect_cents("Product Viewed", {"price": 5}) is None
-    with pytest.raises(InvalidInput, match=r"properties.products\[0\].quantity: must be a "):
-        revenue_effect_cents("Order Completed", {"products": [{"price": 1, "quantity": -1}]})
-    with pytest.raises(InvalidInput, match="total: must be a finite number"):
-        to_cents("NaN", "total")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from clientela.core.money import Exchange
 
 DEFAULT_SECRET_KEY = "change-me-development-only"
 
@@ -39,10 +42,31 @@ class Settings(BaseSettings):
     ingest_group_events: int = Field(
         5_000, ge=1, description="Most events committed together in one group commit."
     )
+    store_currency: str = Field(
+        "BRL", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency of reports and profiles."
+    )
+    currency_rates: dict[str, Decimal] = Field(
+        default_factory=dict, description="JSON object: store-currency units one unit of "
+        'each other currency buys, e.g. {"USD": "5.10"}.'
+    )
+    cart_abandon_minutes: int = Field(
+        60, ge=1, description="Minutes after its last change that an open cart with no "
+        "order counts as abandoned."
+    )
     ingest_socket: Path | None = Field(
         None, description="Unix socket of the ingestion writer process. `clientela serve` "
         "sets it on SQLite for its HTTP workers; unset, each process writes events itself."
     )
+
+    @field_validator("currency_rates")
+    @classmethod
+    def _rates_are_positive(cls, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in rates.items():
+            if len(code) != 3 or not code.isalpha() or not code.isupper():
+                raise ValueError(f"{code!r} is not a three-letter ISO 4217 code")
+            if not rate.is_finite() or rate <= 0:
+                raise ValueError(f"the rate for {code} must be a positive number")
+        return rates
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -51,6 +75,11 @@ class Settings(BaseSettings):
                 "CLIENTELA_SECRET_KEY must be set to a private value outside development"
             )
         return self
+
+    @property
+    def exchange(self) -> Exchange:
+        """The store currency and the rates to it, for order totals."""
+        return Exchange(store_currency=self.store_currency, rates=self.currency_rates)
 
     @property
     def sqlalchemy_url(self) -> str:

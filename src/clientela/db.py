@@ -187,6 +187,20 @@ class WalCheckpointer:
                 log.debug("wal checkpoint skipped", exc_info=True)
 
 
+def next_ids(session: Session, table: str, count: int) -> list[int]:
+    """`count` unused ids of `table` (an id primary key), in increasing order, for inserts
+    through the driver that must know their ids without RETURNING."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return [int(row_id) for (row_id,) in connection.exec_driver_sql(
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) "
+            "FROM generate_series(1, %(count)s) ORDER BY 1", {"count": count})]
+    # SQLite: writes run under BEGIN IMMEDIATE, so no one else can take these ids before
+    # the commit (the same rule SQLite's own rowid allocation follows).
+    top = connection.exec_driver_sql(f"SELECT coalesce(max(id), 0) FROM {table}").scalar()
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
+
+
 def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]:
     """Rows of `sql` (with ? placeholders) straight from the driver; see `driver_executemany`.
 

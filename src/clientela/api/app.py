@@ -61,5 +61,6 @@ def _event_sink(settings: Settings, engine: Engine) -> EventSink:
     if settings.ingest_socket is not None:
         return RemoteWriter(settings.ingest_socket)
     return IngestWriter(engine=engine, default_region=settings.default_country,
+                          exchange=settings.exchange,
                         queue_limit=settings.ingest_queue_limit,
                         group_events=settings.ingest_group_events)

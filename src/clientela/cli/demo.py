@@ -17,9 +17,8 @@ from clientela.core.clock import utcnow
 from clientela.db import session_scope
 from clientela.team import service as team
 from clientela.team.models import ApiKey, User
-from clientela.tracking.schemas import parse_event
-from clientela.tracking.service import record_events
-from clientela.tracking.store import PendingEvent, pending
+from clientela.tracking.service import record_events, validated_event
+from clientela.tracking.store import PendingEvent
 
 DEMO_USER = "owner@clientela.demo"
 DEMO_PASSWORD = "clientela-demo"
@@ -108,14 +107,14 @@ def _ensure_owner(engine: Engine) -> None:
                              role="owner")
 
 
-def _events(visitors: int, seed: int, now: datetime) -> list[PendingEvent]:
+def _events(visitors: int, seed: int, now: datetime, currency: str) -> list[PendingEvent]:
     rng = random.Random(seed)
     events: list[PendingEvent] = []
     for number in range(visitors):
         visitor = _Visitor(number=number, anonymous_id=f"demo-anon-{seed}-{number}",
                            user_id=f"demo-user-{number}" if rng.random() < 0.45 else None,
                            start=now - timedelta(days=rng.uniform(0, 90)))
-        events += [pending(parse_event(call, kind=None, received_at=now, check_size=False))
+        events += [validated_event(call, kind=None, received_at=now, currency=currency)
                    for call in _calls(visitor, rng)]
     return events
 
@@ -125,7 +124,7 @@ def load_demo(*, engine: Engine, settings: Settings, visitors: int, seed: int) -
     console = Console()
     source_id = _source_id(engine)
     _ensure_owner(engine)
-    events = _events(visitors, seed, utcnow().replace(microsecond=0))
+    events = _events(visitors, seed, utcnow().replace(microsecond=0), settings.store_currency)
     stored = duplicates = 0
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("loading demo events", total=len(events))
@@ -133,7 +132,8 @@ def load_demo(*, engine: Engine, settings: Settings, visitors: int, seed: int) -
             chunk = events[start:start + BATCH]
             with session_scope(engine) as session:
                 recorded = record_events(session=session, source_id=source_id, events=chunk,
-                                         default_region=settings.default_country)
+                                         default_region=settings.default_country,
+                                         exchange=settings.exchange)
             stored, duplicates = stored + recorded.stored, duplicates + recorded.duplicates
             progress.advance(task, len(chunk))
     console.print(f"demo: {stored} new events from {visitors} visitors "

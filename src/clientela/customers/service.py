@@ -26,7 +26,7 @@ from clientela.customers.traits import (
     apply_traits,
     profile_columns,
 )
-from clientela.db import driver_executemany
+from clientela.db import driver_executemany, next_ids
 
 MAX_TAG = 100
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -36,15 +36,11 @@ COUNT_COLUMNS = {kind: f"{kind}_count" for kind in
 
 @dataclass(slots=True)
 class Activity:
-    """What a run of events adds to one customer's aggregates."""
+    """What a run of events adds to one customer's counts and seen times."""
 
     counts: dict[str, int] = field(default_factory=dict)
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
-    orders: int = 0
-    revenue_cents: int = 0
-    first_order_at: datetime | None = None
-    last_order_at: datetime | None = None
 
     def add(self, kind: str, at: datetime) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -52,17 +48,6 @@ class Activity:
             self.first_seen_at = at
         if self.last_seen_at is None or at > self.last_seen_at:
             self.last_seen_at = at
-
-    def add_order(self, at: datetime, cents: int) -> None:
-        self.orders += 1
-        self.add_revenue(cents)
-        if self.first_order_at is None or at < self.first_order_at:
-            self.first_order_at = at
-        if self.last_order_at is None or at > self.last_order_at:
-            self.last_order_at = at
-
-    def add_revenue(self, cents: int) -> None:
-        self.revenue_cents += cents
 
 
 def get_customer(*, session: Session, customer_id: int) -> Customer:
@@ -110,7 +95,7 @@ def create_customers(*, session: Session, seen_at: list[datetime]) -> list[int]:
     """
     if not seen_at:
         return []
-    ids = _new_customer_ids(session, len(seen_at))
+    ids = next_ids(session, "customers", len(seen_at))
     now = db_time(utcnow())
     driver_executemany(session, _CREATE_CUSTOMER, [
         (cid, now, seen, seen) for cid, seen in zip(ids, map(db_time, seen_at), strict=True)])
@@ -123,19 +108,6 @@ _CREATE_CUSTOMER = (
     + ", ".join(COUNT_COLUMNS.values())
     + ") VALUES (?, ?, ?, ?, '{}', '{}', 'unknown', 0, 0"
     + ", 0" * len(COUNT_COLUMNS) + ")")
-
-
-def _new_customer_ids(session: Session, count: int) -> list[int]:
-    """`count` unused customer ids, in increasing order."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        return [int(cid) for (cid,) in connection.exec_driver_sql(
-            "SELECT nextval(pg_get_serial_sequence('customers', 'id')) "
-            "FROM generate_series(1, %(count)s) ORDER BY 1", {"count": count})]
-    # SQLite: writes run under BEGIN IMMEDIATE, so no one else can take these ids before
-    # the commit (the same rule SQLite's own rowid allocation follows).
-    top = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers").scalar()
-    return list(range(int(top or 0) + 1, int(top or 0) + 1 + count))
 
 
 def add_identities(*, session: Session, identities: Iterable[tuple[int, str, str]]) -> None:
@@ -173,7 +145,7 @@ def identities_of(*, session: Session, customer_ids: Iterable[int]
 
 
 def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
-    """Add counts, seen times, orders and revenue to each customer, atomically in SQL."""
+    """Add counts and seen times to each customer, atomically in SQL."""
     rows = []
     # Customers in id order, so concurrent writers lock rows in one order (no deadlocks).
     for cid, act in sorted(activity.items()):
@@ -183,7 +155,6 @@ def record_activity(*, session: Session, activity: dict[int, Activity]) -> None:
         rows.append((*(act.counts.get(kind, 0) for kind in COUNT_COLUMNS),
                      first, first, last, last, cid))
     driver_executemany(session, _RECORD_SEEN, rows)
-    _record_orders(session, activity)
 
 
 def _earliest(column: str) -> str:
@@ -199,24 +170,10 @@ def _latest(column: str) -> str:
 _RECORD_SEEN = ("UPDATE customers SET "
                 + "".join(f"{column} = {column} + ?, " for column in COUNT_COLUMNS.values())
                 + f"{_earliest('first_seen_at')}, {_latest('last_seen_at')} WHERE id = ?")
-_RECORD_ORDERS = ("UPDATE customers SET orders_count = orders_count + ?, "
-                  "revenue_cents = revenue_cents + ?, "
-                  f"{_earliest('first_order_at')}, {_latest('last_order_at')} WHERE id = ?")
-
-
-def _record_orders(session: Session, activity: dict[int, Activity]) -> None:
-    """Orders, revenue and order times; a write with only refunds still moves revenue."""
-    rows = []
-    for cid, act in sorted(activity.items()):
-        if not act.orders and not act.revenue_cents:
-            continue
-        first, last = db_time(act.first_order_at), db_time(act.last_order_at)
-        rows.append((act.orders, act.revenue_cents, first, first, last, last, cid))
-    driver_executemany(session, _RECORD_ORDERS, rows)
 
 
 def set_aggregates(*, session: Session, customer_id: int, values: dict[str, Any]) -> None:
-    """Overwrite a customer's aggregates with values recomputed from its events."""
+    """Overwrite a customer's event aggregates with values recomputed from its events."""
     session.execute(update(Customer).where(Customer.id == customer_id).values(**values))
 
 

@@ -52,6 +52,7 @@ def run(settings: Settings, path: Path) -> None:
     """Serve the socket until SIGTERM or SIGINT, then finish what is queued."""
     engine = build_engine(settings)
     writer = IngestWriter(engine=engine, default_region=settings.default_country,
+                          exchange=settings.exchange,
                           queue_limit=settings.ingest_queue_limit,
                           group_events=settings.ingest_group_events)
     checkpointer = WalCheckpointer(engine)

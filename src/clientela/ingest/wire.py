@@ -17,6 +17,7 @@ from enum import IntEnum
 
 import orjson
 
+from clientela.commerce.ecommerce import Change
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.tracking.service import Recorded
 from clientela.tracking.store import TIMESTAMP_AT, PendingEvent
@@ -74,7 +75,8 @@ def encode_events(events: list[PendingEvent]) -> bytes:
     """Calls in storage form as one JSON array."""
     return orjson.dumps([
         [e.message_id, e.type, e.event, e.user_id, e.anonymous_id, e.previous_id,
-         e.traits or None, e.locale, e.order_id, e.revenue_cents, e.row] for e in events])
+         e.traits or None, e.locale, e.commerce and e.commerce.as_json(), e.row]
+        for e in events])
 
 
 def decode_events(payload: bytes) -> list[PendingEvent]:
@@ -82,7 +84,7 @@ def decode_events(payload: bytes) -> list[PendingEvent]:
     times: dict[str, datetime] = {}
     events = []
     for (message_id, kind, name, user_id, anonymous_id, previous_id, traits, locale,
-         order_id, revenue_cents, row) in orjson.loads(payload):
+         commerce, row) in orjson.loads(payload):
         text = row[TIMESTAMP_AT]
         moment = times.get(text)
         if moment is None:
@@ -90,6 +92,6 @@ def decode_events(payload: bytes) -> list[PendingEvent]:
         events.append(PendingEvent(
             message_id=message_id, type=kind, event=name, user_id=user_id,
             anonymous_id=anonymous_id, previous_id=previous_id, timestamp=moment,
-            traits=traits or {}, locale=locale, order_id=order_id,
-            revenue_cents=revenue_cents, row=tuple(row)))
+            traits=traits or {}, locale=locale,
+            commerce=commerce and Change.from_json(commerce), row=tuple(row)))
     return events

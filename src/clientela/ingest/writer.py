@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.core.money import Exchange
 from clientela.customers.merging import CustomerMoved
 from clientela.db import WriterLock, session_scope
 from clientela.tracking.service import Recorded, record_batches
@@ -56,10 +57,11 @@ class Job:
 class IngestWriter:
     """One writer thread per database writer; `submit`/`enqueue` hand it calls to store."""
 
-    def __init__(self, *, engine: Engine, default_region: str, queue_limit: int,
-                 group_events: int) -> None:
+    def __init__(self, *, engine: Engine, default_region: str, exchange: Exchange,
+                 queue_limit: int, group_events: int) -> None:
         self.engine = engine
         self.default_region = default_region
+        self.exchange = exchange
         self.queue_limit = queue_limit
         self.group_events = group_events
         self._jobs: deque[Job] = deque()
@@ -188,7 +190,8 @@ class IngestWriter:
         with session_scope(self.engine) as session:
             return record_batches(session=session,
                                   batches=[(job.source_id, job.events or []) for job in group],
-                                  default_region=self.default_region)
+                                  default_region=self.default_region,
+                                  exchange=self.exchange)
 
 
 def _loaded(group: list[Job]) -> list[Job]:

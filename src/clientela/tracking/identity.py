@@ -48,8 +48,8 @@ class IdentityResolver:
         self.default_region = default_region
         self.owner: dict[Key, int] = {}
         self.user_ids: dict[int, set[str]] = {}
-        # Customers are created in one statement per write: until then they have negative
-        # placeholder ids, which `created` maps to the real ones afterwards.
+        # Customers are created together when the write flushes: until then they have
+        # negative placeholder ids, which `created` maps to the real ones afterwards.
         self.new_customers: list[tuple[int, datetime]] = []
         self.created: dict[int, int] = {}
         self.redirect: dict[int, int] = {}
@@ -197,7 +197,9 @@ class IdentityResolver:
             return self.final(owner)
         self.flush()
         owner, other = self.final(owner), self.final(other)
-        if self._user_ids_of(owner) and self._user_ids_of(other):
+        # Both looked up before the merge moves the dropped customer's identities.
+        owner_users, other_users = self._user_ids_of(owner), self._user_ids_of(other)
+        if owner_users and other_users:
             self._record_conflict(owner, other, key, f"{reason}: both customers have their "
                                   "own user id")
             return owner
@@ -213,8 +215,8 @@ class IdentityResolver:
             raise customer_merging.CustomerMoved(error.message) from None
         keep, drop = merge.kept_id, merge.dropped_id
         self.redirect[drop] = keep
-        # The merge moved the dropped customer's identities (all flushed) to the kept one.
-        self.user_ids[keep] = self._user_ids_of(keep) | self.user_ids.pop(drop, set())
+        self.user_ids[keep] = owner_users | other_users
+        self.user_ids.pop(drop, None)
         return keep
 
     def _record_conflict(self, owner: int, other: int, key: Key, reason: str) -> None:

@@ -1,7 +1,8 @@
 """Merging two customers into one, and splitting a recorded merge apart again.
 
-The customers domain moves its own rows (`customers.merging`); this module adds what the
-event store owns, the events, and recomputes the aggregates both customers show.
+The customers domain moves its own rows (`customers.merging`) and commerce its orders and
+carts; this module adds what the event store owns, the events, and recomputes the event
+aggregates both customers show.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from clientela.commerce import service as commerce
 from clientela.core.errors import InvalidInput
 from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
@@ -36,6 +38,7 @@ def merge_customers(*, session: Session, first: int, second: int, reason: str,
     snapshot = customer_merging.absorb(session=session, keep=keep, drop=drop,
                                        region=default_region)
     session.execute(update(Event).where(Event.customer_id == drop.id).values(customer_id=keep.id))
+    commerce.move_customer(session=session, from_id=drop.id, to_id=keep.id)
     _recompute(session, [keep.id, drop.id])
     return customer_merging.record_merge(session=session, keep=keep.id, drop=drop.id,
                                          reason=reason, snapshot=snapshot)
@@ -56,6 +59,7 @@ def unmerge(*, session: Session, merge_id: int, default_region: str) -> Customer
     customer_merging.release(session=session, record=record, keep=keep, drop=drop,
                              region=default_region)
     _restore_events(session, record, absorbed)
+    commerce.give_back(session=session, kept_id=keep.id, dropped_id=drop.id, origins=absorbed)
     _recompute(session, [keep.id, drop.id])
     return record
 

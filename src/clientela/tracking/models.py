@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientela.core.types import BigId, JSONType, UTCDateTime
@@ -39,8 +39,6 @@ class Event(Base):
     context: Mapped[dict[str, Any]] = mapped_column(JSONType)
     # The rest of the call as sent: traits, groupId, previousId, name, category, integrations.
     details: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    # Signed revenue in minor units for order events (refunds negative), else NULL.
-    revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def traits(self) -> dict[str, Any]:

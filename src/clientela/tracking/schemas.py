@@ -12,7 +12,6 @@ import orjson
 from clientela.core.clock import as_utc
 from clientela.core.errors import InvalidInput
 from clientela.customers.service import COUNT_COLUMNS
-from clientela.tracking.orders import ORDER_EVENTS, revenue_effect_cents
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -46,9 +45,6 @@ class IncomingEvent:
     details: dict[str, Any]
     traits: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None
-    # Signed revenue of an order event in minor units; None for other events and for a
-    # refund that does not say its amount (the service finds the order's).
-    revenue_cents: int | None = None
     # The storage form of the columns that need no customer (see `tracking.store.render`).
     rendered: tuple[Any, ...] | None = None
 
@@ -201,8 +197,6 @@ def _check_type_rules(event: IncomingEvent, raw: dict[str, Any]) -> None:
         event.previous_id = _required_text(raw, "previousId", event.type)
     elif event.type == "group":
         _required_text(raw, "groupId", event.type)
-    elif event.type == "track" and event.event in ORDER_EVENTS:
-        event.revenue_cents = revenue_effect_cents(event.event, event.properties)
 
 
 def parse_batch(body: Any, *, received_at: datetime, body_bytes: int

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clientela.commerce import service as commerce
 from clientela.core.errors import InvalidInput
+from clientela.core.money import Exchange
 from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.db import driver_query_in
-from clientela.tracking import queries
 from clientela.tracking.identity import IdentityResolver
-from clientela.tracking.orders import ORDER_COMPLETED, ORDER_REFUNDED
 from clientela.tracking.schemas import Rejection, parse_batch, parse_event
 from clientela.tracking.store import PendingEvent, TimeTexts, append_events, pending
 
@@ -27,33 +27,37 @@ class Recorded:
     duplicates: int
 
 
-def validated_event(body: Any, *, kind: str, received_at: datetime) -> PendingEvent:
-    """One call checked and put in storage form; InvalidInput names what is wrong."""
-    return pending(parse_event(body, kind=kind, received_at=received_at, check_size=False))
+def validated_event(body: Any, *, kind: str | None, received_at: datetime,
+                    currency: str) -> PendingEvent:
+    """One call checked and put in storage form (amounts in `currency`, the store's, unless
+    it names its own); InvalidInput names what is wrong."""
+    return pending(parse_event(body, kind=kind, received_at=received_at, check_size=False),
+                   currency=currency)
 
 
-def validated_batch(body: Any, *, received_at: datetime, body_bytes: int
+def validated_batch(body: Any, *, received_at: datetime, body_bytes: int, currency: str
                     ) -> tuple[list[PendingEvent], list[Rejection]]:
     """The storable calls of a batch, and a rejection (by index) for each of the others."""
     parsed, rejected = parse_batch(body, received_at=received_at, body_bytes=body_bytes)
     texts, accepted = TimeTexts(), []
     for index, event in parsed:
         try:
-            accepted.append(pending(event, texts))
+            accepted.append(pending(event, texts, currency=currency))
         except InvalidInput as error:
             rejected.append(Rejection(index=index, code=error.code, message=error.message))
     return accepted, sorted(rejected, key=lambda rejection: rejection.index)
 
 
 def record_events(*, session: Session, source_id: int, events: list[PendingEvent],
-                  default_region: str) -> Recorded:
-    """Store the calls not seen before from this source and fold them into profiles."""
+                  default_region: str, exchange: Exchange) -> Recorded:
+    """Store the calls not seen before from this source and fold them into profiles and,
+    for e-commerce events, orders, carts and the catalog."""
     return record_batches(session=session, batches=[(source_id, events)],
-                          default_region=default_region)[0]
+                          default_region=default_region, exchange=exchange)[0]
 
 
 def record_batches(*, session: Session, batches: Sequence[tuple[int, list[PendingEvent]]],
-                   default_region: str) -> list[Recorded]:
+                   default_region: str, exchange: Exchange) -> list[Recorded]:
     """`record_events` for several (source id, calls) batches at once, in call order."""
     fresh = _unseen(session, batches)
     events = [event for _source, event in fresh]
@@ -65,10 +69,11 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Pendin
     owners = [resolver.final(cid) for cid in resolved]
     customer_merging.lock_live(session=session, customer_ids=owners)
     resolver.verify()
-    _price_refunds(session, events, owners)
     append_events(session=session, sources=[source for source, _event in fresh],
                   events=events, owners=owners, origins=origins)
     customers.record_activity(session=session, activity=_activity(events, owners))
+    commerce.apply_events(session=session, happened=_commerce(events, owners, origins),
+                          exchange=exchange)
     customers.apply_trait_observations(session=session, observations=_traits(events, owners),
                                        source="identify", default_region=default_region)
     return _tally(batches, {id(event) for event in events})
@@ -113,36 +118,19 @@ def _known_ids(session: Session, source_id: int, message_ids: set[str]) -> set[s
 _KNOWN_IDS = "SELECT message_id FROM events WHERE source_id = ? AND message_id IN ({marks})"
 
 
-def _price_refunds(session: Session, events: list[PendingEvent], owners: list[int]) -> None:
-    """A refund that does not say its amount refunds the whole order it names (a refund
-    that names neither changes no revenue)."""
-    batch_orders = {(owner, event.order_id): event.revenue_cents or 0
-                    for event, owner in zip(events, owners, strict=True)
-                    if event.event == ORDER_COMPLETED and event.type == "track"}
-    for event, owner in zip(events, owners, strict=True):
-        order_id = event.order_id
-        if (event.type != "track" or event.event != ORDER_REFUNDED
-                or event.revenue_cents is not None or order_id is None):
-            continue
-        amount = batch_orders.get((owner, order_id))
-        if amount is None:
-            amount = queries.completed_order_cents(session=session, customer_id=owner,
-                                                   order_id=order_id)
-        event.revenue_cents = -(amount or 0)
-
-
 def _activity(events: list[PendingEvent], owners: list[int]) -> dict[int, customers.Activity]:
     activity: dict[int, customers.Activity] = defaultdict(customers.Activity)
     for event, owner in zip(events, owners, strict=True):
-        act = activity[owner]
-        act.add(event.type, event.timestamp)
-        if event.revenue_cents is None:
-            continue
-        if event.event == ORDER_COMPLETED:
-            act.add_order(event.timestamp, event.revenue_cents)
-        else:
-            act.add_revenue(event.revenue_cents)
+        activity[owner].add(event.type, event.timestamp)
     return activity
+
+
+def _commerce(events: list[PendingEvent], owners: list[int], origins: list[int]
+              ) -> list[commerce.Happened]:
+    return [commerce.Happened(customer_id=owner, origin_id=origin, message_id=event.message_id,
+                              at=event.timestamp, change=event.commerce)
+            for event, owner, origin in zip(events, owners, origins, strict=True)
+            if event.commerce is not None]
 
 
 def _traits(events: list[PendingEvent], owners: list[int]

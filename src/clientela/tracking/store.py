@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
+from clientela.commerce.ecommerce import Change, change_of
 from clientela.core.errors import InvalidInput
 from clientela.core.types import db_json, db_time, json_has_nul
 from clientela.db import driver_executemany
@@ -23,9 +24,9 @@ from clientela.tracking.schemas import IncomingEvent
 
 COLUMNS = ("source_id", "message_id", "customer_id", "origin_customer_id", "type", "event",
            "user_id", "anonymous_id", "timestamp", "original_timestamp", "sent_at",
-           "received_at", "properties", "context", "details", "revenue_cents")
+           "received_at", "properties", "context", "details")
 # The columns of `PendingEvent.row`, and where the call's own time sits in it.
-ROW_COLUMNS = COLUMNS[4:15]
+ROW_COLUMNS = COLUMNS[4:]
 TIMESTAMP_AT = ROW_COLUMNS.index("timestamp")
 _QUOTED = ", ".join(f'"{column}"' for column in COLUMNS)
 _INSERT = f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -46,10 +47,7 @@ class PendingEvent:
     timestamp: datetime
     traits: dict[str, Any]  # of identify calls; empty for the others
     locale: str | None  # context.locale of identify calls
-    order_id: str | None  # properties.order_id, as text
-    # Signed revenue of an order event in minor units; None for other events and for a
-    # refund that does not say its amount (the writer finds the order's).
-    revenue_cents: int | None
+    commerce: Change | None  # what an e-commerce event says about orders, carts, products
     row: tuple[Any, ...]
 
 
@@ -76,9 +74,11 @@ def _stored_json(value: Any, field: str) -> str:
     return text
 
 
-def pending(event: IncomingEvent, texts: TimeTexts | None = None) -> PendingEvent:
-    """The call in storage form, or InvalidInput when a value cannot be stored. None of it
-    depends on who the call belongs to, so the server does this while validating."""
+def pending(event: IncomingEvent, texts: TimeTexts | None = None, *,
+            currency: str = "BRL") -> PendingEvent:
+    """The call in storage form, or InvalidInput when a value cannot be stored (amounts of
+    e-commerce events are in `currency` unless they name theirs). None of it depends on
+    who the call belongs to, so the server does this while validating."""
     texts = texts if texts is not None else TimeTexts()
     row = (event.type, event.event, event.user_id, event.anonymous_id,
            texts.of(event.timestamp), texts.of(event.original_timestamp),
@@ -87,19 +87,19 @@ def pending(event: IncomingEvent, texts: TimeTexts | None = None) -> PendingEven
            _stored_json(event.details, "event"))
     identify = event.type == "identify"
     locale = event.context.get("locale") if identify else None
-    order_id = event.properties.get("order_id")
+    change = change_of(event.event, event.properties, currency=currency) \
+        if event.type == "track" else None
     return PendingEvent(
         message_id=event.message_id, type=event.type, event=event.event,
         user_id=event.user_id, anonymous_id=event.anonymous_id, previous_id=event.previous_id,
         timestamp=event.timestamp, traits=event.traits if identify else {},
         locale=locale if isinstance(locale, str) else None,
-        order_id=None if order_id is None or order_id == "" else str(order_id),
-        revenue_cents=event.revenue_cents, row=row)
+        commerce=change, row=row)
 
 
 def append_events(*, session: Session, sources: Sequence[int], events: Sequence[PendingEvent],
                   owners: Sequence[int], origins: Sequence[int]) -> None:
     """Insert event i from `sources[i]`, owned by `owners[i]`, first resolved to `origins[i]`."""
-    rows = [(source_id, e.message_id, owner, origin, *e.row, e.revenue_cents)
+    rows = [(source_id, e.message_id, owner, origin, *e.row)
             for source_id, e, owner, origin in zip(sources, events, owners, origins, strict=True)]
     driver_executemany(session, _INSERT, rows)

@@ -73,6 +73,11 @@ async def _source(request: Request, body: Any) -> int:
     return source_id
 
 
+def _currency(request: Request) -> str:
+    currency: str = request.app.state.settings.store_currency
+    return currency
+
+
 def _writer(request: Request) -> EventSink:
     writer: EventSink = request.app.state.ingest_writer
     return writer
@@ -82,7 +87,8 @@ async def _single(request: Request, kind: str) -> FastJSONResponse:
     received_at = utcnow()
     body = _json(await _read_body(request, MAX_EVENT_BYTES))
     source_id = await _source(request, body)
-    event = validated_event(body, kind=kind, received_at=received_at)
+    event = validated_event(body, kind=kind, received_at=received_at,
+                            currency=_currency(request))
     await _writer(request).submit(source_id, [event])
     return FastJSONResponse({"success": True})
 
@@ -95,7 +101,8 @@ async def batch(request: Request) -> FastJSONResponse:
     raw = await _read_body(request, MAX_BATCH_BYTES)
     body = _json(raw)
     source_id = await _source(request, body)
-    accepted, rejected = validated_batch(body, received_at=received_at, body_bytes=len(raw))
+    accepted, rejected = validated_batch(body, received_at=received_at, body_bytes=len(raw),
+                                         currency=_currency(request))
     if accepted:
         await _writer(request).submit(source_id, accepted)
     return FastJSONResponse({

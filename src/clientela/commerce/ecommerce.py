@@ -1,0 +1,187 @@
+"""Segment's e-commerce spec (v2): which events change orders, carts and the catalog, and
+how their properties are read.
+
+Reading happens while a call is validated, so a bad amount is that call's rejection; what
+comes out (`Change`) is plain data that the writer applies (`commerce.service`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from clientela.core.errors import InvalidInput
+from clientela.core.money import currency_code, to_minor
+
+PRODUCT_VIEWED = "Product Viewed"
+PRODUCT_ADDED = "Product Added"
+PRODUCT_REMOVED = "Product Removed"
+CART_VIEWED = "Cart Viewed"
+CHECKOUT_STARTED = "Checkout Started"
+ORDER_COMPLETED = "Order Completed"
+ORDER_UPDATED = "Order Updated"
+ORDER_CANCELLED = "Order Cancelled"
+ORDER_REFUNDED = "Order Refunded"
+CART_EVENTS = (PRODUCT_ADDED, PRODUCT_REMOVED, CART_VIEWED, CHECKOUT_STARTED)
+ORDER_EVENTS = (ORDER_COMPLETED, ORDER_UPDATED, ORDER_CANCELLED, ORDER_REFUNDED)
+COMMERCE_EVENTS = (PRODUCT_VIEWED, *CART_EVENTS, *ORDER_EVENTS)
+_NEED_ORDER_ID = (ORDER_UPDATED, ORDER_CANCELLED, ORDER_REFUNDED)
+# Statuses an order event may state; cancellations and refunds have their own events.
+_STATED_STATUSES = ("placed", "paid", "fulfilled")
+_AMOUNTS = ("subtotal", "discount", "shipping", "tax")
+MAX_LINES = 1000
+MAX_QUANTITY = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """A product as an event names it, with the quantity and unit price in that event."""
+
+    product_id: str | None = None
+    sku: str | None = None
+    name: str | None = None
+    category: str | None = None
+    brand: str | None = None
+    quantity: int = 1
+    price_cents: int | None = None
+    url: str | None = None
+    image_url: str | None = None
+
+    @property
+    def key(self) -> str | None:
+        """How the catalog knows the product: its product id, else its SKU."""
+        return self.product_id or self.sku
+
+    @property
+    def cart_key(self) -> str:
+        """How a cart tells its lines apart: the catalog key, else the name."""
+        return self.key or f"name:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one e-commerce event says about an order, a cart or a product."""
+
+    event: str
+    currency: str | None = None  # as the event states it; amounts are read in this one
+    order_id: str | None = None
+    cart_id: str | None = None
+    subtotal_cents: int | None = None
+    discount_cents: int | None = None
+    shipping_cents: int | None = None
+    tax_cents: int | None = None
+    total_cents: int | None = None
+    coupon: str | None = None
+    channel: str | None = None
+    status: str | None = None
+    reason: str | None = None
+    lines: tuple[Line, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__ if name != "lines"}
+        data["lines"] = [{name: getattr(line, name) for name in Line.__slots__}
+                         for line in self.lines]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Change:
+        lines = tuple(Line(**line) for line in data["lines"])
+        return cls(**{**data, "lines": lines})
+
+
+def change_of(event: str | None, properties: dict[str, Any], *, currency: str) -> Change | None:
+    """The change an e-commerce event makes, or None for other events; amounts are read in
+    `currency` (the store's) unless the event names its own. InvalidInput names the property
+    that cannot be read."""
+    if event not in COMMERCE_EVENTS:
+        return None
+    assert event is not None
+    stated = None
+    if properties.get("currency") not in (None, ""):
+        stated = currency = currency_code(properties["currency"], "properties.currency")
+    order_id = _text(properties, "order_id")
+    if order_id is None and event in _NEED_ORDER_ID:
+        raise InvalidInput(f"properties.order_id: required for {event}",
+                           code="missing_order_id")
+    lines = _lines(properties, currency)
+    if event in (PRODUCT_VIEWED, PRODUCT_ADDED, PRODUCT_REMOVED):
+        # A product no one can name (no id, SKU or name) is stored as an event only.
+        single = _line(properties, "properties", currency)
+        lines = (single,) if single.key or single.name else ()
+    total = _amount(properties, ("total", "revenue", "value"), currency)
+    if event == ORDER_COMPLETED and total is None and lines:
+        total = sum((line.price_cents or 0) * line.quantity for line in lines)
+    return Change(
+        event=event, currency=stated, order_id=order_id,
+        cart_id=_text(properties, "cart_id") or _text(properties, "checkout_id"),
+        **{f"{name}_cents": _amount(properties, (name,), currency) for name in _AMOUNTS},
+        total_cents=total, coupon=_text(properties, "coupon"),
+        channel=_text(properties, "channel") or _text(properties, "affiliation"),
+        status=_status(properties), reason=_text(properties, "reason"), lines=lines)
+
+
+def _text(values: dict[str, Any], key: str, where: str = "properties") -> str | None:
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidInput(f"{where}.{key}: must be a string or a number", code="invalid_value")
+    return str(value)[:500]
+
+
+def _amount(values: dict[str, Any], keys: tuple[str, ...], currency: str,
+            where: str = "properties") -> int | None:
+    """The first of `keys` present, in minor units."""
+    for key in keys:
+        if values.get(key) not in (None, ""):
+            return to_minor(values[key], f"{where}.{key}", currency)
+    return None
+
+
+def _status(properties: dict[str, Any]) -> str | None:
+    status = _text(properties, "status")
+    if status is None:
+        return None
+    status = status.lower()
+    if status not in _STATED_STATUSES:
+        raise InvalidInput(f"properties.status: must be one of {', '.join(_STATED_STATUSES)}",
+                           code="invalid_status")
+    return status
+
+
+def _lines(properties: dict[str, Any], currency: str) -> tuple[Line, ...]:
+    products = properties.get("products")
+    if products is None:
+        return ()
+    if not isinstance(products, list) or len(products) > MAX_LINES:
+        raise InvalidInput(f"properties.products: must be a list of at most {MAX_LINES} "
+                           "products", code="invalid_products")
+    return tuple(_line(product, f"properties.products[{index}]", currency)
+                 for index, product in enumerate(products))
+
+
+def _line(product: Any, where: str, currency: str) -> Line:
+    if not isinstance(product, dict):
+        raise InvalidInput(f"{where}: must be an object", code="invalid_products")
+    quantity = product.get("quantity", 1)
+    if quantity is None:
+        quantity = 1
+    if isinstance(quantity, bool) or not isinstance(quantity, int) \
+            or not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"{where}.quantity: must be a whole number from 0 to {MAX_QUANTITY}",
+                           code="invalid_quantity")
+    return Line(
+        product_id=_text(product, "product_id", where), sku=_text(product, "sku", where),
+        name=_text(product, "name", where), category=_category(product, where),
+        brand=_text(product, "brand", where), quantity=quantity,
+        price_cents=_amount(product, ("price",), currency, where),
+        url=_text(product, "url", where), image_url=_text(product, "image_url", where))
+
+
+def _category(product: dict[str, Any], where: str) -> str | None:
+    """The category path: a list (["Shoes", "Running"]) or text is kept as "Shoes > Running"."""
+    value = product.get("category")
+    if isinstance(value, list):
+        parts = [_text({"category": part}, "category", where) for part in value]
+        return " > ".join(part for part in parts if part)[:500] or None
+    return _text(product, "category", where)
