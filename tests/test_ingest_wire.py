@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from clientela.commerce.ecommerce import Change, Line
-from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.core.errors import InvalidInput, Overloaded, StorageUnavailable
 from clientela.ingest import wire
 from clientela.tracking.service import Recorded, validated_batch
 
@@ -71,6 +71,8 @@ def test_a_request_frame_names_its_job_source_and_number_of_calls():
     (None, Overloaded("ingestion queue is full"), Overloaded("ingestion queue is full")),
     (None, StorageUnavailable("the database is unavailable"),
      StorageUnavailable("the database is unavailable")),
+    (None, InvalidInput("body: larger than 9 bytes", code="payload_too_large"),
+     InvalidInput("body: larger than 9 bytes", code="payload_too_large")),
     (None, ZeroDivisionError("boom"), RuntimeError("the ingestion writer failed: boom")),
 ])
 def test_a_reply_frame_gives_back_the_outcome(result, error, expected):

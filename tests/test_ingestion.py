@@ -115,6 +115,15 @@ def test_size_limits(client, write_key, engine):
     assert mixed.json()["rejected"] == [{"index": 0, "code": "event_too_large",
                                          "message": "event: larger than 32768 bytes"}]
     assert _stored(engine) == 1
+    # 400 KB of batch context copied into 2,000 calls would be 800 MB stored.
+    multiplied = batch(client, write_key, [{"type": "page", "anonymousId": "a",
+                                            "messageId": f"c{i}"} for i in range(2000)],
+                       context={"blob": "z" * 400_000})
+    assert multiplied.status_code == 400
+    assert multiplied.json() == {
+        "code": "payload_too_large",
+        "message": "batch: larger than 16777216 bytes once each call carries the batch context"}
+    assert _stored(engine) == 1
 
 
 def test_invalid_calls_in_a_batch_are_listed_and_the_rest_stored(client, write_key, engine):

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +24,7 @@ from clientela.ingest.process import socket_path
 from clientela.team import service as team
 from clientela.tracking.models import Event
 from tests.helpers import basic
-from tests.server import LiveServer
+from tests.server import LiveServer, clientela_command, server_environment
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -147,6 +148,20 @@ def test_a_malformed_frame_closes_only_its_own_connection(settings, tmp_path):
         writer = _writer_pid(server)
     assert _gone(writer)  # stopping `serve` stops its writer
     assert _stored(settings) == ["fine-000", "fine-001"]
+
+
+@sqlite_only
+def test_a_second_serve_on_the_same_data_folder_refuses_to_start(settings, tmp_path):
+    with LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server") as server:
+        other = LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server")
+        done = subprocess.run(
+            [*clientela_command(), "serve", "--port", str(other.port)],
+            env=server_environment(settings.database_url, tmp_path / "server"),
+            capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2
+        assert "error another ingestion writer is listening on" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert _post(server, _write_key(settings), _calls("still", 1)).status_code == 200
 
 
 @sqlite_only

@@ -66,7 +66,11 @@ def _ingest_writer(settings: Settings) -> Iterator[None]:
     from clientela.ingest.process import WriterProcess, socket_path
 
     writer = WriterProcess(socket_path(settings))
-    writer.start()
+    try:
+        writer.start()
+    except RuntimeError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
     os.environ["CLIENTELA_INGEST_SOCKET"] = str(writer.path)
     get_settings.cache_clear()
     # uvicorn re-raises the SIGTERM it handled once it has shut down; turned into SystemExit

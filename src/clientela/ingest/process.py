@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,13 +30,16 @@ from clientela.config import Settings
 from clientela.core.errors import ClientelaError
 from clientela.db import WalCheckpointer, build_engine
 from clientela.ingest import wire
-from clientela.ingest.writer import IngestWriter, Job
+from clientela.ingest.writer import STOP_WITHIN, IngestWriter, Job
 from clientela.tracking.service import Recorded
 
 log = logging.getLogger(__name__)
 _STARTUP_SECONDS = 30.0
-_STOP_SECONDS = 40.0
+_STOP_SECONDS = STOP_WITHIN + 10.0
 _ACCEPT_POLL = 0.2
+_SEND_SECONDS = 5.0
+_RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_PRIVATE_PREFIX = "clientela-ingest-"
 
 
 def socket_path(settings: Settings) -> Path:
@@ -45,7 +49,7 @@ def socket_path(settings: Settings) -> Path:
     path = (settings.data_dir / "ingest.sock").resolve()
     if len(os.fsencode(path)) < 100:
         return path
-    return Path(tempfile.mkdtemp(prefix="clientela-")) / "ingest.sock"
+    return Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX)) / "ingest.sock"
 
 
 def run(settings: Settings, path: Path) -> None:
@@ -64,6 +68,7 @@ def run(settings: Settings, path: Path) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     listener = _listen(path)
+    identity = path.stat().st_ino
     writer.start()
     checkpointer.start()
     parent = os.getppid()
@@ -78,13 +83,17 @@ def run(settings: Settings, path: Path) -> None:
     finally:
         listener.close()
         with suppress(FileNotFoundError):
-            path.unlink()
+            if path.stat().st_ino == identity:  # not a newer writer's socket
+                path.unlink()
         writer.stop()  # answers every job already queued
         checkpointer.stop()
         engine.dispose()
 
 
 def _listen(path: Path) -> socket.socket:
+    if _accepts(path):
+        raise RuntimeError(f"another ingestion writer is listening on {path}: is another "
+                           "`clientela serve` using this data folder?")
     with suppress(FileNotFoundError):
         path.unlink()  # left behind by a writer that was killed
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -100,18 +109,22 @@ def _listen(path: Path) -> socket.socket:
 
 def _serve_connection(connection: socket.socket, writer: IngestWriter) -> None:
     """Queue each request frame as a job; its reply goes back on the same connection."""
+    # A worker that stops reading must not hold up the writer thread (which answers while
+    # it holds the write slot): a reply that cannot be sent in time ends the connection.
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                          struct.pack("ll", int(_SEND_SECONDS), 0))
     sending = threading.Lock()
     reply = partial(_reply, connection, sending)
     try:
         while (body := _read_frame(connection)) is not None:
             job_id, source_id, count, payload = wire.decode_request(body)
-            job = Job(source_id, count, partial(wire.decode_events, payload),
-                      partial(reply, job_id))
+            job = Job(source_id, count, partial(reply, job_id),
+                      load=partial(wire.decode_events, payload))
             try:
                 writer.enqueue(job)
             except ClientelaError as error:
                 reply(job_id, None, error)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, struct.error) as error:
         log.warning("ingestion connection closed: %s", error)
     finally:
         # The worker sends nothing more and expects no answers once it closes its side.
@@ -158,18 +171,24 @@ def _reply(connection: socket.socket, sending: threading.Lock, job_id: int,
 
 
 class WriterProcess:
-    """Runs `clientela ingest-writer` beside the HTTP workers and restarts it if it dies."""
+    """Runs `clientela ingest-writer` beside the HTTP workers and restarts it if it dies
+    (pausing longer after each failed start, so a writer that cannot start is not spun)."""
 
     def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
         self.path = path
         self.env = env
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
+        self._spawning = threading.Lock()  # `stop` never races a restart
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the writer and wait until it accepts connections."""
-        self._spawn()
+        if _accepts(self.path):
+            raise RuntimeError(f"another ingestion writer is listening on {self.path}: is "
+                               "another `clientela serve` using this data folder?")
+        with self._spawning:
+            self._spawn()
         self._watcher = threading.Thread(target=self._watch, name="ingest-writer-watch",
                                          daemon=True)
         self._watcher.start()
@@ -177,42 +196,56 @@ class WriterProcess:
     def stop(self) -> None:
         """Ask the writer to finish what is queued and exit; kill it if it will not."""
         self._stopping.set()
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=_STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            log.error("the ingestion writer did not stop in %ss; killing it", _STOP_SECONDS)
-            process.kill()
-            process.wait()
+        with self._spawning:
+            _end(self._process, patience=_STOP_SECONDS)
+        if self.path.parent.name.startswith(_PRIVATE_PREFIX):
+            with suppress(OSError):
+                self.path.parent.rmdir()
 
     def _spawn(self) -> None:
         command = [sys.executable, "-c", "from clientela.cli.main import app; app()",
                    "ingest-writer", "--socket", str(self.path)]
-        self._process = subprocess.Popen(command, env=self.env, stdin=subprocess.DEVNULL)
+        process = self._process = subprocess.Popen(command, env=self.env,
+                                                   stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + _STARTUP_SECONDS
         while not _accepts(self.path):
-            if self._process.poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError(f"the ingestion writer exited with status "
-                                   f"{self._process.returncode} while starting")
+                                   f"{process.returncode} while starting")
             if time.monotonic() > deadline:
+                _end(process, patience=1.0)
                 raise RuntimeError(f"the ingestion writer did not listen on {self.path} "
                                    f"within {_STARTUP_SECONDS}s")
             time.sleep(0.05)
 
     def _watch(self) -> None:
-        while not self._stopping.is_set():
-            process = self._process
-            if process is not None and process.poll() is not None and not self._stopping.is_set():
+        failures = 0
+        while not self._stopping.wait(_RESTART_PAUSES[min(failures, len(_RESTART_PAUSES) - 1)]):
+            with self._spawning:
+                process = self._process
+                if self._stopping.is_set() or process is None or process.poll() is None:
+                    failures = 0
+                    continue
                 log.error("the ingestion writer exited with status %s; restarting it",
                           process.returncode)
                 try:
                     self._spawn()
                 except RuntimeError as error:
+                    failures += 1
                     log.error("%s", error)
-            self._stopping.wait(0.5)
+
+
+def _end(process: subprocess.Popen[bytes] | None, *, patience: float) -> None:
+    """SIGTERM, then SIGKILL after `patience` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=patience)
+    except subprocess.TimeoutExpired:
+        log.error("the ingestion writer did not stop in %ss; killing it", patience)
+        process.kill()
+        process.wait()
 
 
 def _accepts(path: Path) -> bool:

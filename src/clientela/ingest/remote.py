@@ -8,9 +8,9 @@ import logging
 from contextlib import suppress
 from pathlib import Path
 
-from clientela.core.errors import StorageUnavailable
+from clientela.core.errors import InvalidInput, StorageUnavailable
 from clientela.ingest import wire
-from clientela.ingest.writer import ANSWER_WITHIN
+from clientela.ingest.writer import answer
 from clientela.tracking.service import Recorded
 from clientela.tracking.store import PendingEvent
 
@@ -46,21 +46,22 @@ class RemoteWriter:
             self._reader_task.cancel()
         if self._stream is not None:
             self._stream.close()
-        self._stream = None
+        self._stream, self._reader_task, self._connecting = None, None, None
         self._fail_pending()
 
     async def submit(self, source_id: int, events: list[PendingEvent]) -> Recorded:
         job_id = next(self._ids)
         frame = wire.encode_request(job_id, source_id, events)
+        if len(frame) > wire.MAX_FRAME:  # the batch limits keep real requests far below
+            raise InvalidInput(f"body: larger than {wire.MAX_FRAME} bytes once stored",
+                               code="payload_too_large")
         stream = await self._connected()
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._pending[job_id] = future
         try:
             stream.write(frame)
             await stream.drain()
-            return await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
-        except TimeoutError:
-            raise StorageUnavailable("the write is taking too long; retry later") from None
+            return await answer(future)
         except (OSError, ConnectionError):
             self._drop(stream)
             raise _unavailable() from None

@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from enum import IntEnum
 
 import orjson
+from sqlalchemy.exc import DataError
 
 from clientela.commerce.ecommerce import Change
-from clientela.core.errors import Overloaded, StorageUnavailable
+from clientela.core.errors import ClientelaError, InvalidInput, Overloaded, StorageUnavailable
 from clientela.tracking.service import Recorded
 from clientela.tracking.store import TIMESTAMP_AT, PendingEvent
 
@@ -26,6 +27,7 @@ LENGTH = struct.Struct(">I")
 REQUEST = struct.Struct(">QqI")
 REPLY = struct.Struct(">QBII")
 MAX_FRAME = 64 * 1024 * 1024
+UNSTORABLE = "a value in the request cannot be stored"
 
 
 class Status(IntEnum):
@@ -33,6 +35,7 @@ class Status(IntEnum):
     OVERLOADED = 1
     UNAVAILABLE = 2
     FAILED = 3
+    INVALID = 4  # a value the database refused: the request's fault, a 400
 
 
 def encode_request(job_id: int, source_id: int, events: list[PendingEvent]) -> bytes:
@@ -52,22 +55,29 @@ def encode_reply(job_id: int, result: Recorded | None, error: BaseException | No
         body = REPLY.pack(job_id, Status.STORED, result.stored, result.duplicates)
     else:
         status = (Status.OVERLOADED if isinstance(error, Overloaded) else
-                  Status.UNAVAILABLE if isinstance(error, StorageUnavailable) else Status.FAILED)
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
-        body = REPLY.pack(job_id, status, 0, 0) + str(message).encode()
+                  Status.UNAVAILABLE if isinstance(error, StorageUnavailable) else
+                  Status.INVALID if isinstance(error, InvalidInput | DataError) else
+                  Status.FAILED)
+        message = (error.message if isinstance(error, ClientelaError) else
+                   UNSTORABLE if isinstance(error, DataError) else
+                   str(error) or type(error).__name__)
+        code = error.code if isinstance(error, ClientelaError) else "invalid_value"
+        body = REPLY.pack(job_id, status, 0, 0) + f"{code}\n{message}".encode()
     return LENGTH.pack(len(body)) + body
 
 
 def decode_reply(body: bytes) -> tuple[int, Recorded | BaseException]:
     """(job id, what became of it): a Recorded, or the error to raise to the client."""
     job_id, status, stored, duplicates = REPLY.unpack_from(body)
-    message = body[REPLY.size:].decode()
+    code, _, message = body[REPLY.size:].decode().partition("\n")
     if status == Status.STORED:
         return job_id, Recorded(stored=stored, duplicates=duplicates)
     if status == Status.OVERLOADED:
         return job_id, Overloaded(message)
     if status == Status.UNAVAILABLE:
         return job_id, StorageUnavailable(message)
+    if status == Status.INVALID:
+        return job_id, InvalidInput(message, code=code)
     return job_id, RuntimeError(f"the ingestion writer failed: {message}")
 
 

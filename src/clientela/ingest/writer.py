@@ -38,20 +38,31 @@ _STORAGE_ERRORS = (IntegrityError, OperationalError, InterfaceError, PoolTimeout
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 6
 ANSWER_WITHIN = 60.0
+STOP_WITHIN = 30.0  # to finish the queue when stopping
 
 Settle = Callable[[Recorded | None, BaseException | None], None]
 
 
 @dataclass(slots=True)
 class Job:
-    """Calls from one request. `load` gives them (decoding them if they came over a socket);
-    `settle` hears the outcome, from the writer thread, once committed or failed."""
+    """Calls from one request: `events`, or `load` to decode them when their turn comes (they
+    came over a socket). `settle` hears the outcome, from the writer thread."""
 
     source_id: int
     count: int
-    load: Callable[[], list[PendingEvent]]
     settle: Settle
     events: list[PendingEvent] | None = None
+    load: Callable[[], list[PendingEvent]] | None = None
+
+
+async def answer(future: asyncio.Future[Recorded]) -> Recorded:
+    """The outcome of a queued job, or a 503 once waiting for it takes too long."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
+    except TimeoutError:
+        # Still queued or being written: it may yet be stored, so the client retries
+        # and the messageId keeps the retry from storing it twice.
+        raise StorageUnavailable("the write is taking too long; retry later") from None
 
 
 class IngestWriter:
@@ -91,7 +102,7 @@ class IngestWriter:
             self._stopping = True
             self._wake.notify()
         if self._thread is not None:
-            self._thread.join(timeout=30)
+            self._thread.join(timeout=STOP_WITHIN)
         self._lock.close()
 
     def enqueue(self, job: Job) -> None:
@@ -114,13 +125,8 @@ class IngestWriter:
         def settle(result: Recorded | None, error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle, future, result, error)
 
-        self.enqueue(Job(source_id, len(events), lambda: events, settle, events))
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
-        except TimeoutError:
-            # Still queued or being written: it may yet be stored, so the client retries
-            # and the messageId keeps the retry from storing it twice.
-            raise StorageUnavailable("the write is taking too long; retry later") from None
+        self.enqueue(Job(source_id, len(events), settle, events=events))
+        return await answer(future)
 
     def _wait_for_work(self) -> bool:
         """Block until something is queued; False once stopping with nothing left."""
@@ -145,10 +151,18 @@ class IngestWriter:
 
     def _run(self) -> None:
         while self._wait_for_work():
-            # The group is taken once the write slot is ours: what arrived while another
-            # process held it goes into this commit too.
-            with self._lock:
-                self._write_group(_loaded(self._take_group()))
+            group: list[Job] = []
+            try:
+                # The group is taken once the write slot is ours: what arrived while
+                # another process held it goes into this commit too.
+                with self._lock:
+                    group = self._take_group()
+                    self._write_group(_loaded(group))
+            except Exception:
+                # The thread must outlive anything a group does to it (a lock file that
+                # cannot be opened, a broken reply channel): fail the group and go on.
+                log.exception("ingestion writer: a group failed outside its transaction")
+                _fail(group, StorageUnavailable("could not store events; retry later"))
             with self._wake:
                 self._writing_events = 0
 
@@ -178,7 +192,7 @@ class IngestWriter:
                     return
                 break
             for job, result in zip(group, results, strict=True):
-                job.settle(result, None)
+                _settle_job(job, result, None)
             return
         for job in group:  # one at a time, so one bad request cannot sink the others
             if len(group) > 1:
@@ -198,12 +212,12 @@ def _loaded(group: list[Job]) -> list[Job]:
     """The jobs whose calls could be loaded; the others are told why not."""
     ready = []
     for job in group:
-        if job.events is None:
+        if job.events is None and job.load is not None:
             try:
                 job.events = job.load()
             except Exception as error:
                 log.exception("could not load an ingestion job")
-                job.settle(None, error)
+                _settle_job(job, None, error)
                 continue
         ready.append(job)
     return ready
@@ -211,7 +225,15 @@ def _loaded(group: list[Job]) -> list[Job]:
 
 def _fail(group: list[Job], error: BaseException) -> None:
     for job in group:
-        job.settle(None, error)
+        _settle_job(job, None, error)
+
+
+def _settle_job(job: Job, result: Recorded | None, error: BaseException | None) -> None:
+    """Tell a job's requester; one that cannot be told must not keep the others waiting."""
+    try:
+        job.settle(result, error)
+    except Exception:
+        log.exception("could not answer an ingestion job")
 
 
 def _describe(error: Exception) -> str:

@@ -45,8 +45,6 @@ class IncomingEvent:
     details: dict[str, Any]
     traits: dict[str, Any] = field(default_factory=dict)
     previous_id: str | None = None
-    # The storage form of the columns that need no customer (see `tracking.store.render`).
-    rendered: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

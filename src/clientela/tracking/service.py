@@ -20,6 +20,9 @@ from clientela.tracking.identity import IdentityResolver
 from clientela.tracking.schemas import Rejection, parse_batch, parse_event
 from clientela.tracking.store import PendingEvent, TimeTexts, append_events, pending
 
+# What one batch may take once stored; the 500 KB body limit alone does not bound it.
+MAX_STORED_BATCH_BYTES = 16 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
@@ -39,12 +42,19 @@ def validated_batch(body: Any, *, received_at: datetime, body_bytes: int, curren
                     ) -> tuple[list[PendingEvent], list[Rejection]]:
     """The storable calls of a batch, and a rejection (by index) for each of the others."""
     parsed, rejected = parse_batch(body, received_at=received_at, body_bytes=body_bytes)
-    texts, accepted = TimeTexts(), []
+    texts, accepted, stored_bytes = TimeTexts(), [], 0
     for index, event in parsed:
         try:
-            accepted.append(pending(event, texts, currency=currency))
+            call = pending(event, texts, currency=currency)
         except InvalidInput as error:
             rejected.append(Rejection(index=index, code=error.code, message=error.message))
+            continue
+        accepted.append(call)
+        stored_bytes += call.stored_bytes
+    if stored_bytes > MAX_STORED_BATCH_BYTES:
+        # A large batch `context` is copied into every call: refuse the multiplication.
+        raise InvalidInput(f"batch: larger than {MAX_STORED_BATCH_BYTES} bytes once each call "
+                           "carries the batch context", code="payload_too_large")
     return accepted, sorted(rejected, key=lambda rejection: rejection.index)
 
 

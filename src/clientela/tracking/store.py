@@ -28,6 +28,7 @@ COLUMNS = ("source_id", "message_id", "customer_id", "origin_customer_id", "type
 # The columns of `PendingEvent.row`, and where the call's own time sits in it.
 ROW_COLUMNS = COLUMNS[4:]
 TIMESTAMP_AT = ROW_COLUMNS.index("timestamp")
+JSON_AT = ROW_COLUMNS.index("properties")
 _QUOTED = ", ".join(f'"{column}"' for column in COLUMNS)
 _INSERT = f"INSERT INTO events ({_QUOTED}) VALUES ({', '.join('?' * len(COLUMNS))})"
 
@@ -49,6 +50,11 @@ class PendingEvent:
     locale: str | None  # context.locale of identify calls
     commerce: Change | None  # what an e-commerce event says about orders, carts, products
     row: tuple[Any, ...]
+
+    @property
+    def stored_bytes(self) -> int:
+        """Roughly what the call takes in the database: its JSON columns."""
+        return sum(len(text) for text in self.row[JSON_AT:])
 
 
 class TimeTexts(dict[datetime, str]):
