@@ -1,0 +1,201 @@
+"""Segment e-commerce events build orders, refunds, carts and the catalog, and the profile's
+order totals follow them; merges and splits carry orders along."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from clientela.api.app import create_app
+from clientela.commerce import service as commerce
+from clientela.core.clock import utcnow
+from clientela.db import session_scope
+from tests.helpers import batch, customer_by_user, send
+
+LINES = [{"product_id": "P1", "sku": "SKU-1", "name": "Tênis Corrida", "price": 199.90,
+          "quantity": 1, "category": ["Calçados", "Corrida"], "brand": "Garoa"},
+         {"product_id": "P2", "name": "Meia", "price": "25.05", "quantity": 2}]
+
+
+def _track(client, key, event, properties, user="u1", at="2026-10-01T12:00:00Z", **extra):
+    answer = send(client, key, "track", userId=user, event=event, properties=properties,
+                  timestamp=at, **extra)
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def _totals(api, user="u1"):
+    aggregates = customer_by_user(api, user)["aggregates"]
+    return aggregates["orders_count"], aggregates["revenue_total"]
+
+
+def _orders(api, user="u1"):
+    customer = customer_by_user(api, user)
+    return api.get(f"/api/v1/customers/{customer['id']}/orders").json()["items"]
+
+
+def test_an_order_lives_through_completion_update_refunds_and_cancellation(
+        client, write_key, api):
+    _track(client, write_key, "Order Completed", {
+        "order_id": "o-1", "total": 250.00, "subtotal": 250.00, "shipping": 0, "coupon": "BF10",
+        "products": LINES})
+    _track(client, write_key, "Order Completed", {"order_id": "o-1", "total": 250.00},
+           messageId="resent")  # the same order again: still one order
+    assert _totals(api) == (1, 250.0)
+    [order] = _orders(api)
+    assert (order["external_id"], order["status"], order["currency"], order["total"],
+            order["coupon"], order["channel"]) == ("o-1", "placed", "BRL", "250.00", "BF10", "web")
+    assert [(i["sku"], i["name"], i["quantity"], i["unit_price"], i["category"])
+            for i in order["items"]] == [("SKU-1", "Tênis Corrida", 1, "199.90",
+                                          "Calçados > Corrida"),
+                                         (None, "Meia", 2, "25.05", None)]
+
+    _track(client, write_key, "Order Updated", {"order_id": "o-1", "total": "260.00",
+                                                "status": "paid"})
+    _track(client, write_key, "Order Refunded", {"order_id": "o-1", "total": 60})
+    [order] = _orders(api)
+    assert (order["status"], order["total"], order["refunded"], order["net_store"]) == (
+        "paid", "260.00", "60.00", "200.00")
+    assert len(order["items"]) == 2  # an update without products keeps the items
+    assert _totals(api) == (1, 200.0)
+
+    _track(client, write_key, "Order Refunded", {"order_id": "o-1"})  # the rest
+    [order] = _orders(api)
+    assert (order["status"], order["refunded"]) == ("refunded", "260.00")
+    assert [r["amount"] for r in order["refunds"]] == ["60.00", "200.00"]
+    assert _totals(api) == (1, 0.0)
+
+    _track(client, write_key, "Order Completed", {"order_id": "o-2", "total": 40},
+           at="2026-10-05T09:00:00Z")
+    assert _totals(api) == (2, 40.0)
+    assert customer_by_user(api, "u1")["aggregates"]["last_order_at"] == "2026-10-05T09:00:00Z"
+    _track(client, write_key, "Order Cancelled", {"order_id": "o-2"})
+    assert _totals(api) == (1, 0.0)
+    assert customer_by_user(api, "u1")["aggregates"]["last_order_at"] == "2026-10-01T12:00:00Z"
+    statuses = {o["external_id"]: o["status"] for o in _orders(api)}
+    assert statuses == {"o-1": "refunded", "o-2": "cancelled"}
+
+
+def test_orders_in_other_currencies_count_in_the_store_currency(settings, engine, write_key):
+    tuned = settings.model_copy(update={"currency_rates": {"USD": Decimal("5.10")}})
+    with TestClient(create_app(tuned, engine)) as client:
+        _track(client, write_key, "Order Completed", {"order_id": "us-1", "total": "10.00",
+                                                      "currency": "usd"})
+        _track(client, write_key, "Order Completed", {"order_id": "eu-1", "total": "10.00",
+                                                      "currency": "EUR"})
+        client.headers["Authorization"] = f"Bearer {_secret(engine)}"
+        assert _totals(client) == (2, 51.0)  # no EUR rate: counted, no revenue
+        nets = {o["external_id"]: (o["currency"], o["total"], o["net_store"])
+                for o in _orders(client)}
+    assert nets == {"us-1": ("USD", "10.00", "51.00"), "eu-1": ("EUR", "10.00", None)}
+
+
+def _secret(engine) -> str:
+    from clientela.team import service as team
+
+    with session_scope(engine) as session:
+        return team.create_key(session=session, kind="secret").key
+
+
+def test_a_cart_fills_empties_and_converts_into_the_order(client, write_key, api):
+    product = {"product_id": "P1", "name": "Tênis", "price": 199.90}
+    _track(client, write_key, "Product Added", {**product, "quantity": 1})
+    _track(client, write_key, "Product Added", {**product, "quantity": 2})
+    _track(client, write_key, "Product Added", {"product_id": "P2", "name": "Meia",
+                                                "price": 25})
+    _track(client, write_key, "Product Removed", {"product_id": "P2", "quantity": 1})
+    customer = customer_by_user(api, "u1")
+    [cart] = api.get(f"/api/v1/customers/{customer['id']}/carts").json()
+    assert (cart["status"], cart["quantity"], cart["value"]) == ("open", 3, "599.70")
+    assert [(i["product_id"], i["quantity"]) for i in cart["items"]] == [("P1", 3)]
+    _track(client, write_key, "Checkout Started", {"value": 599.70, "products": [
+        {**product, "quantity": 3}]}, at="2026-10-01T12:05:00Z")
+    _track(client, write_key, "Order Completed", {"order_id": "o-9", "total": 599.70},
+           at="2026-10-01T12:10:00Z")
+    [cart] = api.get(f"/api/v1/customers/{customer['id']}/carts").json()
+    [order] = _orders(api)
+    assert (cart["status"], cart["order_id"]) == ("converted", order["id"])
+    assert cart["checkout_started_at"] == "2026-10-01T12:05:00Z"
+
+
+def test_a_cart_left_alone_becomes_abandoned_and_reopens_when_touched(
+        client, write_key, api, engine):
+    recent = utcnow().replace(microsecond=0)
+    _track(client, write_key, "Product Added", {"cart_id": "c-old", "sku": "S1", "price": 10},
+           at=(recent - timedelta(hours=3)).isoformat())
+    _track(client, write_key, "Product Added", {"cart_id": "c-new", "sku": "S2", "price": 10},
+           user="u2", at=(recent - timedelta(minutes=10)).isoformat())
+    with session_scope(engine) as session:
+        assert commerce.abandon_carts(session=session, now=recent, after_minutes=60) == 1
+    old = customer_by_user(api, "u1")["id"]
+    [cart] = api.get(f"/api/v1/customers/{old}/carts").json()
+    assert (cart["external_id"], cart["status"]) == ("c-old", "abandoned")
+    assert cart["abandoned_at"] is not None
+    [other] = api.get(f"/api/v1/customers/{customer_by_user(api, 'u2')['id']}/carts").json()
+    assert other["status"] == "open"
+    _track(client, write_key, "Product Added", {"cart_id": "c-old", "sku": "S3", "price": 5},
+           at=recent.isoformat())
+    [cart] = api.get(f"/api/v1/customers/{old}/carts").json()
+    assert (cart["status"], cart["abandoned_at"], cart["quantity"]) == ("open", None, 2)
+
+
+def test_product_views_build_the_catalog_and_orders_tell_what_sold(client, write_key, api):
+    _track(client, write_key, "Product Viewed", {"product_id": "P1", "sku": "SKU-1",
+                                                 "name": "Tênis", "price": 199.90,
+                                                 "brand": "Garoa", "url": "https://s/p1"})
+    _track(client, write_key, "Product Viewed", {"product_id": "P1", "price": 179.90})
+    _track(client, write_key, "Order Completed", {"order_id": "o-1", "products": [
+        {"product_id": "P1", "price": 150.00, "quantity": 2},
+        {"product_id": "P3", "name": "Boné", "price": 30}]})
+    _track(client, write_key, "Order Completed", {"order_id": "o-2", "products": [
+        {"product_id": "P1", "price": 179.90, "quantity": 1}]}, user="u2")
+    products = api.get("/api/v1/products").json()["items"]
+    assert [(p["external_id"], p["name"], p["price"], p["brand"]) for p in products] == [
+        ("P1", "Tênis", "179.90", "Garoa"), ("P3", "Boné", "30.00", None)]
+    assert api.get("/api/v1/products", params={"q": "bon"}).json()["items"][0]["name"] == "Boné"
+    detail = api.get(f"/api/v1/products/{products[0]['id']}").json()
+    assert detail["sales"] == {"orders": 2, "units": 3, "buyers": 2,
+                               "revenue": {"BRL": "479.90"}}
+    assert detail["top_buyers"] == [customer_by_user(api, "u1")["id"],
+                                    customer_by_user(api, "u2")["id"]]
+    assert _totals(api) == (1, 330.0)  # no total stated: the sum of the products
+
+
+def test_merging_customers_moves_their_orders_and_a_split_gives_them_back(
+        client, write_key, api):
+    _track(client, write_key, "Order Completed", {"order_id": "a-1", "total": 100},
+           user=None, anonymousId="device-a")
+    _track(client, write_key, "Order Completed", {"order_id": "b-1", "total": 50}, user="u9")
+    send(client, write_key, "identify", userId="u9", anonymousId="device-a")
+    merged = customer_by_user(api, "u9")
+    assert (merged["aggregates"]["orders_count"], merged["aggregates"]["revenue_total"]) == (
+        2, 150.0)
+    [record] = api.get(f"/api/v1/customers/{merged['id']}/merges").json()
+    assert api.post(f"/api/v1/merges/{record['id']}/unmerge").status_code == 200
+    kept = api.get(f"/api/v1/customers/{record['kept_id']}").json()["aggregates"]
+    dropped = api.get(f"/api/v1/customers/{record['dropped_id']}").json()["aggregates"]
+    assert {(kept["orders_count"], kept["revenue_total"]),
+            (dropped["orders_count"], dropped["revenue_total"])} == {(1, 100.0), (1, 50.0)}
+
+
+@pytest.mark.parametrize(("properties", "message"), [
+    ({"order_id": "x", "total": "abc"}, "properties.total: 'abc' is not a number"),
+    ({"order_id": "x", "products": [{"price": 1, "quantity": -1}]},
+     "properties.products[0].quantity: must be a whole number from 0 to 1000000"),
+    ({"order_id": "x", "total": 1, "currency": "dollars"},
+     "properties.currency: must be a three-letter ISO 4217 currency code"),
+    ({"order_id": "x", "total": 1, "status": "lost"},
+     "properties.status: must be one of placed, paid, fulfilled"),
+])
+def test_bad_order_properties_reject_the_call_and_store_nothing(client, write_key, api,
+                                                               properties, message):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": properties},
+        {"type": "track", "userId": "u1", "event": "Order Refunded", "properties": {}},
+    ])
+    assert [r["message"] for r in answer.json()["rejected"]] == [
+        message, "properties.order_id: required for Order Refunded"]
+    assert api.get("/api/v1/orders").json()["items"] == []
