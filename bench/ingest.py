@@ -539,7 +539,7 @@ def count_stored(settings: Settings) -> tuple[int, int]:
 
 EVENT_COLUMNS = ("source_id", "message_id", "customer_id", "origin_customer_id", "type", "event",
                  "user_id", "anonymous_id", "timestamp", "original_timestamp", "sent_at",
-                 "received_at", "properties", "context", "details", "revenue_cents")
+                 "received_at", "properties", "context", "details")
 CUSTOMER_COLUMNS = ("id", "traits", "trait_times", "created_at", "first_seen_at", "last_seen_at",
                     "email_marketing", "identify_count", "track_count", "page_count",
                     "screen_count", "group_count", "alias_count", "orders_count",
@@ -594,7 +594,7 @@ def baseline_rows(bodies: list[bytes], *, sqlite: bool) -> BaselineRows:
                 event.user_id, event.anonymous_id, when(event.timestamp),
                 when(event.original_timestamp), when(event.sent_at), when(event.received_at),
                 json.dumps(event.properties), json.dumps(event.context),
-                json.dumps(event.details), event.revenue_cents,
+                json.dumps(event.details),
             ))
         chunks.append((customer_rows, event_rows))
     return BaselineRows(chunks=chunks, events=len(events), customers=len(customer_of))

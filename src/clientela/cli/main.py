@@ -83,8 +83,8 @@ def _ingest_writer(settings: Settings) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _exit_on_signal(number: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + number)
+def _exit_on_signal(_number: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)  # asked to stop, and stopped cleanly
 
 
 @app.command("ingest-writer", hidden=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from clientela.commerce.ecommerce import (
@@ -61,10 +61,14 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
         return
     products = observe_products(session=session, source=EVENTS_SOURCE, happened=happened,
                                 currency=exchange.store_currency)
-    orders = _apply_orders(session, [h for h in happened if h.change.event in ORDER_EVENTS],
-                           products, exchange)
-    _apply_carts(session, [h for h in happened if h.change.event in CART_EVENTS
-                           or h.change.event == ORDER_COMPLETED], orders, exchange.store_currency)
+    # One flush at the end: rows get their ids up front, so nothing needs one before.
+    with session.no_autoflush:
+        orders = _apply_orders(session, [h for h in happened if h.change.event in ORDER_EVENTS],
+                               products, exchange)
+        _apply_carts(session, [h for h in happened if h.change.event in CART_EVENTS
+                               or h.change.event == ORDER_COMPLETED], orders,
+                     exchange.store_currency)
+    session.flush()
     refresh_order_totals(session=session,
                          customer_ids={order.customer_id for order in orders.values()})
 
@@ -93,10 +97,11 @@ def observe_products(*, session: Session, source: str, happened: Iterable[Happen
     changed = []
     for key, row in stored.items():
         line, currency, describes = seen[key]
-        values = _catalog_values(line, currency)
-        merged = tuple(new if new is not None else old
-                       for new, old in zip(values, row[2:], strict=True))
-        if describes and merged != tuple(row[2:]):
+        if not describes:
+            continue
+        merged = tuple(new if new is not None else old for new, old in
+                       zip(_catalog_values(line, currency), row[2:], strict=True))
+        if merged != tuple(row[2:]):
             changed.append((*merged, now, row[0]))
     driver_executemany(session, _REFRESH_PRODUCT, changed)
     return {**ids, **{key: row[0] for key, row in stored.items()}}
@@ -127,6 +132,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     orders = {order.external_id: order for order in session.scalars(
         select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys)))}
     touched: dict[str, Order] = {}
+    new_ids = iter(next_ids(session, "orders", len(keys - orders.keys())))
     for item in happened:
         key = _order_key(item)
         order = orders.get(key)
@@ -134,7 +140,8 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
         if order is None:
             if change.event == ORDER_REFUNDED or change.total_cents is None:
                 continue  # no order to refund, or too little known to start one
-            order = orders[key] = _new_order(session, item, key, exchange.store_currency)
+            order = orders[key] = _new_order(session, item, key, exchange.store_currency,
+                                             next(new_ids))
         if change.event == ORDER_CANCELLED:
             order.status = "cancelled"
         elif change.event == ORDER_REFUNDED:
@@ -145,7 +152,6 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
                                                   order.currency)
         order.updated_at = utcnow()
         touched[key] = order
-    session.flush()
     return touched
 
 
@@ -154,9 +160,11 @@ def _order_key(item: Happened) -> str:
     return item.change.order_id or item.message_id
 
 
-def _new_order(session: Session, item: Happened, key: str, store_currency: str) -> Order:
+def _new_order(session: Session, item: Happened, key: str, store_currency: str,
+               order_id: int) -> Order:
     change = item.change
-    order = Order(source=EVENTS_SOURCE, external_id=key, customer_id=item.customer_id,
+    order = Order(id=order_id, source=EVENTS_SOURCE, external_id=key,
+                  customer_id=item.customer_id,
                   origin_customer_id=item.origin_id, status=change.status or "placed",
                   currency=change.currency or store_currency,
                   total_cents=change.total_cents or 0,
@@ -176,7 +184,6 @@ def _describe_order(session: Session, order: Order, change: Change,
         if value is not None:
             setattr(order, name, value)
     if change.lines:
-        session.flush()
         session.execute(delete(OrderItem).where(OrderItem.order_id == order.id))
         session.add_all(OrderItem(
             order_id=order.id, product_id=products.get(line.key or ""), sku=line.sku,
@@ -206,12 +213,7 @@ def refresh_order_totals(*, session: Session, customer_ids: Iterable[int]) -> No
     if not ids:
         return
     session.flush()
-    session.execute(update(customers.CUSTOMERS).where(customers.CUSTOMERS.c.id.in_(ids)).values(
-        orders_count=_of_orders(Order.id, "count"),
-        revenue_cents=_of_orders(Order.net_store_cents, "sum"),
-        first_order_at=_of_orders(Order.placed_at, "min"),
-        last_order_at=_of_orders(Order.placed_at, "max"),
-    ))
+    session.execute(_REFRESH_TOTALS, {"ids": ids})
 
 
 def _of_orders(column: Any, function: str) -> Any:
@@ -220,6 +222,14 @@ def _of_orders(column: Any, function: str) -> Any:
         aggregate = func.coalesce(aggregate, 0)
     return (select(aggregate).where(Order.customer_id == customers.CUSTOMERS.c.id,
                                     Order.status != "cancelled").scalar_subquery())
+
+
+_REFRESH_TOTALS = (update(customers.CUSTOMERS)
+                   .where(customers.CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
+                   .values(orders_count=_of_orders(Order.id, "count"),
+                           revenue_cents=_of_orders(Order.net_store_cents, "sum"),
+                           first_order_at=_of_orders(Order.placed_at, "min"),
+                           last_order_at=_of_orders(Order.placed_at, "max")))
 
 
 # --- carts ---------------------------------------------------------------------------------
