@@ -131,17 +131,18 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     keys = {_order_key(item) for item in happened}
     orders = {order.external_id: order for order in session.scalars(
         select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys)))}
+    # New orders are inserted first, on their own: items, refunds and carts point at them,
+    # and the ORM knows no order between those tables.
+    starts = _new_orders(session, happened, orders, exchange.store_currency)
+    if starts:
+        session.flush()
     touched: dict[str, Order] = {}
-    new_ids = iter(next_ids(session, "orders", len(keys - orders.keys())))
-    for item in happened:
+    for index, item in enumerate(happened):
         key = _order_key(item)
         order = orders.get(key)
+        if order is None or index < starts.get(key, 0):
+            continue  # before its order existed: nothing to change
         change = item.change
-        if order is None:
-            if change.event == ORDER_REFUNDED or change.total_cents is None:
-                continue  # no order to refund, or too little known to start one
-            order = orders[key] = _new_order(session, item, key, exchange.store_currency,
-                                             next(new_ids))
         if change.event == ORDER_CANCELLED:
             order.status = "cancelled"
         elif change.event == ORDER_REFUNDED:
@@ -155,16 +156,32 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     return touched
 
 
+def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Order],
+                store_currency: str) -> dict[str, int]:
+    """Add the orders these events start (into `orders`); the index of each one's first
+    event. A refund starts none, nor an event too vague to say what was bought."""
+    starts: dict[str, int] = {}
+    for index, item in enumerate(happened):
+        key = _order_key(item)
+        if key in orders or item.change.event == ORDER_REFUNDED \
+                or item.change.total_cents is None:
+            continue
+        orders[key] = _new_order(session, item, key, store_currency)
+        starts[key] = index
+    ids = next_ids(session, "orders", len(starts))
+    for key, order_id in zip(starts, ids, strict=True):
+        orders[key].id = order_id
+    return starts
+
+
 def _order_key(item: Happened) -> str:
     # An Order Completed without order_id is one order per event.
     return item.change.order_id or item.message_id
 
 
-def _new_order(session: Session, item: Happened, key: str, store_currency: str,
-               order_id: int) -> Order:
+def _new_order(session: Session, item: Happened, key: str, store_currency: str) -> Order:
     change = item.change
-    order = Order(id=order_id, source=EVENTS_SOURCE, external_id=key,
-                  customer_id=item.customer_id,
+    order = Order(source=EVENTS_SOURCE, external_id=key, customer_id=item.customer_id,
                   origin_customer_id=item.origin_id, status=change.status or "placed",
                   currency=change.currency or store_currency,
                   total_cents=change.total_cents or 0,
