@@ -7,13 +7,14 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from clientela.config import Settings
 from clientela.core.errors import Unauthorized
+from clientela.customers.schemas import MAX_ID
 from clientela.db import session_factory
 from clientela.team import service as team
 
@@ -103,3 +104,10 @@ async def require_secret_key(request: Request) -> int:
 
 
 SecretKeyDep = Annotated[int, Depends(require_secret_key)]
+
+
+# Parameters every listing shares. Ids fit the database's 64-bit integers; query text has
+# no NUL characters, which no database stores.
+Limit = Annotated[int, Query(ge=1, le=200)]
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryText = Annotated[str | None, Query(max_length=320, pattern=r"^[^\x00]*$")]

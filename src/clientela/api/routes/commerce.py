@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi import Path as PathParam
 
-from clientela.api.deps import ReadSessionDep, SecretKeyDep, SettingsDep
+from clientela.api.deps import (
+    Limit,
+    QueryText,
+    ReadSessionDep,
+    RowId,
+    SecretKeyDep,
+    SettingsDep,
+)
 from clientela.commerce import queries
 from clientela.commerce.schemas import (
     CartOut,
@@ -20,12 +26,8 @@ from clientela.config import Settings
 from clientela.core.errors import InvalidInput
 from clientela.core.pagination import decode_cursor, encode_cursor, time_position
 from clientela.customers import service as customers
-from clientela.customers.schemas import MAX_ID
 
 router = APIRouter(prefix="/api/v1", tags=["commerce"])
-Limit = Annotated[int, Query(ge=1, le=200)]
-RowId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
-QueryText = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")]
 Status = Annotated[str | None, Query(max_length=16)]
 
 
@@ -52,7 +54,7 @@ def get_product(product_id: RowId, session: ReadSessionDep, _key: SecretKeyDep
 
 @router.get("/orders", response_model=OrderPage)
 def list_orders(session: ReadSessionDep, settings: SettingsDep, _key: SecretKeyDep,
-                customer_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                customer_id: Annotated[RowId | None, Query()] = None,
                 status: Status = None, cursor: str | None = None,
                 limit: Limit = 50) -> OrderPage:
     """Orders, newest first, with their items and refunds."""

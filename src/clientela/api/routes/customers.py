@@ -5,16 +5,22 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi import Path as PathParam
 from pydantic import StringConstraints
 
-from clientela.api.deps import ReadSessionDep, SecretKeyDep, SessionDep, SettingsDep
+from clientela.api.deps import (
+    Limit,
+    QueryText,
+    ReadSessionDep,
+    RowId,
+    SecretKeyDep,
+    SessionDep,
+    SettingsDep,
+)
 from clientela.core.pagination import decode_cursor, encode_cursor, time_position
 from clientela.customers import profile
 from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
 from clientela.customers.schemas import (
-    MAX_ID,
     ConflictOut,
     CustomerIn,
     CustomerOut,
@@ -31,12 +37,9 @@ from clientela.tracking import queries as event_queries
 from clientela.tracking.models import Event
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
-Limit = Annotated[int, Query(ge=1, le=200)]
-CustomerId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
-MergeId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+CustomerId = RowId
+MergeId = RowId
 NameText = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00]*$")]
-# Query text: no NUL characters, which no database stores.
-QueryText = Annotated[str | None, Query(max_length=320, pattern=r"^[^\x00]*$")]
 
 
 def _one(session: ReadSessionDep | SessionDep, customer_id: int) -> CustomerOut:
