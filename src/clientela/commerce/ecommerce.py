@@ -26,6 +26,7 @@ CART_EVENTS = (PRODUCT_ADDED, PRODUCT_REMOVED, CART_VIEWED, CHECKOUT_STARTED)
 ORDER_EVENTS = (ORDER_COMPLETED, ORDER_UPDATED, ORDER_CANCELLED, ORDER_REFUNDED)
 COMMERCE_EVENTS = (PRODUCT_VIEWED, *CART_EVENTS, *ORDER_EVENTS)
 _NEED_ORDER_ID = (ORDER_UPDATED, ORDER_CANCELLED, ORDER_REFUNDED)
+_ONE_PRODUCT = (PRODUCT_VIEWED, PRODUCT_ADDED, PRODUCT_REMOVED)
 # Statuses an order event may state; cancellations and refunds have their own events.
 _STATED_STATUSES = ("placed", "paid", "fulfilled")
 _AMOUNTS = ("subtotal", "discount", "shipping", "tax")
@@ -92,37 +93,46 @@ class Change:
 def change_of(event: str | None, properties: dict[str, Any], *, currency: str) -> Change | None:
     """The change an e-commerce event makes, or None for other events; amounts are read in
     `currency` (the store's) unless the event names its own. InvalidInput names the property
-    that cannot be read."""
+    that cannot be read. Each event is read for what it can change, no more."""
     if event not in COMMERCE_EVENTS:
         return None
     assert event is not None
     stated = None
     if properties.get("currency") not in (None, ""):
         stated = currency = currency_code(properties["currency"], "properties.currency")
+    if event in _ONE_PRODUCT:
+        # A product no one can name (no id, SKU or name) is stored as an event only.
+        single = _line(properties, "properties", currency)
+        return Change(event=event, currency=stated, cart_id=_cart_id(properties),
+                      lines=(single,) if single.key or single.name else ())
+    lines = _lines(properties, currency)
+    total = _amount(properties, ("total", "revenue", "value"), currency)
+    if event in CART_EVENTS:
+        return Change(event=event, currency=stated, cart_id=_cart_id(properties),
+                      total_cents=total, lines=lines)
     order_id = _text(properties, "order_id")
     if order_id is None and event in _NEED_ORDER_ID:
         raise InvalidInput(f"properties.order_id: required for {event}",
                            code="missing_order_id")
-    lines = _lines(properties, currency)
-    if event in (PRODUCT_VIEWED, PRODUCT_ADDED, PRODUCT_REMOVED):
-        # A product no one can name (no id, SKU or name) is stored as an event only.
-        single = _line(properties, "properties", currency)
-        lines = (single,) if single.key or single.name else ()
-    total = _amount(properties, ("total", "revenue", "value"), currency)
     if event == ORDER_COMPLETED and total is None and lines:
         total = sum((line.price_cents or 0) * line.quantity for line in lines)
     return Change(
-        event=event, currency=stated, order_id=order_id,
-        cart_id=_text(properties, "cart_id") or _text(properties, "checkout_id"),
+        event=event, currency=stated, order_id=order_id, cart_id=_cart_id(properties),
         **{f"{name}_cents": _amount(properties, (name,), currency) for name in _AMOUNTS},
         total_cents=total, coupon=_text(properties, "coupon"),
         channel=_text(properties, "channel") or _text(properties, "affiliation"),
         status=_status(properties), reason=_text(properties, "reason"), lines=lines)
 
 
+def _cart_id(properties: dict[str, Any]) -> str | None:
+    return _text(properties, "cart_id") or _text(properties, "checkout_id")
+
+
 def _text(values: dict[str, Any], key: str, where: str = "properties") -> str | None:
     value = values.get(key)
-    if value is None or value == "":
+    if value.__class__ is str:  # the common case first
+        return value[:500] or None
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidInput(f"{where}.{key}: must be a string or a number", code="invalid_value")

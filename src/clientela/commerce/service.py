@@ -78,33 +78,34 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
 def observe_products(*, session: Session, source: str, happened: Iterable[Happened],
                      currency: str) -> dict[str, int]:
     """Create the products these events name that the catalog lacks, refresh the ones a
-    product view or cart describes, and return every named product's id by its key."""
+    product view or cart describes, and return the ids of the products order lines name.
+
+    Both writes are left to the database, which skips rows that exist or did not change:
+    most views name a known product exactly as the catalog has it."""
     seen: dict[str, tuple[Line, str, bool]] = {}
+    ordered: set[str] = set()
     for item in happened:
         describes = item.change.event in _DESCRIBES_CATALOG
         for line in item.change.lines:
-            if line.key is not None and (describes or line.key not in seen):
+            if line.key is None:
+                continue
+            if describes or line.key not in seen:
                 seen[line.key] = (line, item.change.currency or currency, describes)
+            if item.change.event in ORDER_EVENTS:
+                ordered.add(line.key)
     if not seen:
         return {}
-    stored = {row[1]: row for row in driver_query_in(session, _FIND_PRODUCTS, seen,
-                                                     before=[source])}
     now = db_time(utcnow())
-    new_keys = [key for key in seen if key not in stored]
-    ids = dict(zip(new_keys, next_ids(session, "products", len(new_keys)), strict=True))
-    driver_executemany(session, _ADD_PRODUCT, [
-        (ids[key], source, key, *_catalog_values(*seen[key][:2]), now, now) for key in new_keys])
-    changed = []
-    for key, row in stored.items():
-        line, currency, describes = seen[key]
-        if not describes:
-            continue
-        merged = tuple(new if new is not None else old for new, old in
-                       zip(_catalog_values(line, currency), row[2:], strict=True))
-        if merged != tuple(row[2:]):
-            changed.append((*merged, now, row[0]))
-    driver_executemany(session, _REFRESH_PRODUCT, changed)
-    return {**ids, **{key: row[0] for key, row in stored.items()}}
+    rows = {key: _catalog_values(line, line_currency)
+            for key, (line, line_currency, _describes) in seen.items()}
+    driver_executemany(session, _ADD_PRODUCT, [(source, key, *values, now, now)
+                                               for key, values in rows.items()])
+    distinct = "IS NOT" if session.get_bind().dialect.name == "sqlite" else "IS DISTINCT FROM"
+    driver_executemany(session, _REFRESH_PRODUCT.format(distinct=distinct), [
+        (*values, now, source, key, *values)
+        for key, values in rows.items() if seen[key][2]])
+    return {key: product_id for product_id, key in driver_query_in(
+        session, _PRODUCT_IDS, ordered, before=[source])} if ordered else {}
 
 
 def _catalog_values(line: Line, currency: str) -> tuple[Any, ...]:
@@ -112,13 +113,16 @@ def _catalog_values(line: Line, currency: str) -> tuple[Any, ...]:
             currency if line.price_cents is not None else None, line.url, line.image_url)
 
 
-_FIND_PRODUCTS = (f"SELECT id, external_id, {', '.join(_CATALOG)} FROM products "
-                  "WHERE source = ? AND external_id IN ({marks})")
-_ADD_PRODUCT = (f"INSERT INTO products (id, source, external_id, {', '.join(_CATALOG)}, "
-                "active, created_at, updated_at) VALUES (?, ?, ?, "
-                + "?, " * len(_CATALOG) + "TRUE, ?, ?)")
-_REFRESH_PRODUCT = ("UPDATE products SET " + ", ".join(f"{name} = ?" for name in _CATALOG)
-                    + ", updated_at = ? WHERE id = ?")
+_PRODUCT_IDS = "SELECT id, external_id FROM products WHERE source = ? AND external_id IN ({marks})"
+_ADD_PRODUCT = (f"INSERT INTO products (source, external_id, {', '.join(_CATALOG)}, "
+                "active, created_at, updated_at) VALUES (?, ?, "
+                + "?, " * len(_CATALOG) + "TRUE, ?, ?) "
+                "ON CONFLICT (source, external_id) DO NOTHING")
+# A stated value replaces the stored one; the row is written only if one of them differs.
+_REFRESH_PRODUCT = (
+    "UPDATE products SET " + ", ".join(f"{name} = coalesce(?, {name})" for name in _CATALOG)
+    + ", updated_at = ? WHERE source = ? AND external_id = ? AND ("
+    + " OR ".join(f"{name} {{distinct}} coalesce(?, {name})" for name in _CATALOG) + ")")
 
 
 # --- orders --------------------------------------------------------------------------------
