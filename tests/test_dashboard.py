@@ -51,7 +51,8 @@ def _load_customers(server: LiveServer, write_key: str) -> None:
           timestamp=_at(0), traits={"email": "Marina.Souza@Example.com",
                                     "firstName": "Marina", "lastName": "Souza"})
     _send(server, write_key, "track", userId="dash-1", event="Order Completed",
-          timestamp=_at(1), properties={"order_id": "o-100", "total": 120.50})
+          timestamp=_at(1), properties={"order_id": "o-100", "total": 120.50, "products": [
+              {"product_id": "sku-7", "name": "Linen Shirt", "price": 120.50}]})
     _send(server, write_key, "track", userId="dash-1", event="Product Viewed",
           timestamp=_at(2), properties={"product_id": "sku-7", "name": "Linen Shirt"})
     _send(server, write_key, "identify", userId="dash-2", timestamp=_at(3),
@@ -112,8 +113,24 @@ def _check_profile(page: Page, server: LiveServer) -> None:
     assert timeline.locator("strong").all_inner_texts() == [
         "Product Viewed", "Order Completed", ""]
     assert timeline.locator(".props").all_inner_texts() == [
-        "name=Linen Shirt, product_id=sku-7", "order_id=o-100, total=120.5"]
+        "name=Linen Shirt, product_id=sku-7",
+        'order_id=o-100, products=[{"name": "Linen Shirt", "price": 120.5, '
+        '"product_id": "sku-7"}], total=120.5']
+    assert page.locator("#orders tbody tr td").all_inner_texts() == [
+        "2024-05-10 12:01", "o-100", "placed", "1× Linen Shirt", "BRL 120.50", "—", "web"]
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def _check_products(page: Page, server: LiveServer) -> None:
+    page.get_by_role("link", name="Products").click()
+    expect(page).to_have_url(f"{server.base_url}/products")
+    assert page.locator("#products tbody td").all_inner_texts() == [
+        "Linen Shirt", "—", "—", "—", "BRL 120.50"]
+    page.get_by_role("link", name="Linen Shirt").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Linen Shirt")
+    assert _definitions(page, "#sales") == {"Orders": "1", "Units": "1", "Buyers": "1",
+                                            "Revenue": "BRL 120.50"}
+    assert page.locator("#buyers li").all_inner_texts() == ["Marina Souza"]
 
 
 def test_sign_in_search_and_profile(live_server: LiveServer, engine: Engine, write_key: str,
@@ -123,4 +140,5 @@ def test_sign_in_search_and_profile(live_server: LiveServer, engine: Engine, wri
     _sign_in(page, live_server)
     _search(page, live_server)
     _check_profile(page, live_server)
+    _check_products(page, live_server)
     assert "Traceback" not in live_server.output(), live_server.output()

@@ -1,4 +1,5 @@
-"""Dashboard pages: sign in, customers list with search, customer profile with timeline."""
+"""Dashboard pages: sign in, customers (list, search, profile with orders, carts and
+timeline) and products (list, search, a product with its sales and buyers)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
-from clientela.api.deps import ReadSessionDep, SessionDep
+from clientela.api.deps import ReadSessionDep, SessionDep, SettingsDep
+from clientela.commerce import queries as commerce_queries
 from clientela.config import Settings
 from clientela.core.errors import NotFound
 from clientela.customers import queries as customer_queries
@@ -24,6 +26,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 TIMELINE_SIZE = 100
+ORDERS_SHOWN = 20
 
 
 class SignInRequired(Exception):
@@ -91,7 +94,7 @@ def customers_page(request: Request, session: ReadSessionDep, user: UserDep,
 
 @router.get("/customers/{customer_id}", response_class=HTMLResponse)
 def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
-                  user: UserDep) -> HTMLResponse:
+                  settings: SettingsDep, user: UserDep) -> HTMLResponse:
     try:
         customer = customers.get_customer(session=session, customer_id=customer_id)
     except NotFound as error:
@@ -99,10 +102,36 @@ def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
     profile = customer_queries.profiles(session=session, customers=[customer])[0]
     events = event_queries.customer_events(session=session, customer_id=customer_id,
                                            limit=TIMELINE_SIZE, before=None)
+    orders = commerce_queries.orders(session=session, customer_id=customer_id, status=None,
+                                     limit=ORDERS_SHOWN, before=None,
+                                     store_currency=settings.store_currency)
     return _page(request, "customer.html", user=user, customer=profile, events=events,
                  merges=customer_queries.merges_of(session=session, customer_id=customer_id),
                  conflicts=customer_queries.conflicts_of(session=session,
-                                                         customer_id=customer_id))
+                                                         customer_id=customer_id),
+                 orders=orders,
+                 carts=commerce_queries.carts(session=session, customer_id=customer_id))
+
+
+@router.get("/products", response_class=HTMLResponse)
+def products_page(request: Request, session: ReadSessionDep, user: UserDep,
+                  q: str = "") -> HTMLResponse:
+    # NUL can be typed into a URL but no database stores it: it is left out of the search.
+    rows = commerce_queries.products(session=session, q=q.replace("\x00", "").strip() or None,
+                                     limit=PAGE_SIZE, after=None)
+    return _page(request, "products.html", user=user, products=rows, q=q)
+
+
+@router.get("/products/{product_id}", response_class=HTMLResponse)
+def product_page(product_id: int, request: Request, session: ReadSessionDep,
+                 user: UserDep) -> HTMLResponse:
+    try:
+        product = commerce_queries.product(session=session, product_id=product_id)
+    except NotFound as error:
+        return _page(request, "not_found.html", status=404, user=user, message=error.message)
+    buyers = customer_queries.profiles(session=session, customers=[
+        customers.get_customer(session=session, customer_id=cid) for cid in product.top_buyers])
+    return _page(request, "product.html", user=user, product=product, buyers=buyers)
 
 
 @router.get("/js/clientela.js")
