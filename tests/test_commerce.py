@@ -199,3 +199,24 @@ def test_bad_order_properties_reject_the_call_and_store_nothing(client, write_ke
     assert [r["message"] for r in answer.json()["rejected"]] == [
         message, "properties.order_id: required for Order Refunded"]
     assert api.get("/api/v1/orders").json()["items"] == []
+
+
+def test_the_catalog_memory_holds_only_what_was_committed():
+    values = ("S-1", "Tênis", None, None, 19990, "BRL", None, None)
+    memory = commerce.CatalogMemory(seconds=60)
+    memory.stage("events", "P1", values)
+    memory.forget()  # the write rolled back
+    assert not memory.restates("events", "P1", values)
+    memory.stage("events", "P1", values)
+    memory.keep()
+    assert memory.restates("events", "P1", values)
+    assert memory.restates("events", "P1", (None,) * 8)  # states nothing new
+    assert not memory.restates("events", "P1", ("S-1", "Tênis", None, None, 17990, "BRL",
+                                                None, None))
+    assert not memory.restates("events", "P1", ("S-1", "Tênis", "Calçados", None, 19990,
+                                                "BRL", None, None))  # unknown category
+    assert not memory.restates("shopify", "P1", values)
+    stale = commerce.CatalogMemory(seconds=-1)
+    stale.stage("events", "P1", values)
+    stale.keep()
+    assert not stale.restates("events", "P1", values)

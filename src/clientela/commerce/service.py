@@ -8,6 +8,8 @@ is read and written through the driver in one query each way per write.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,13 +56,14 @@ class Happened:
     change: Change
 
 
-def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Exchange) -> None:
+def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Exchange,
+                 catalog: CatalogMemory | None = None) -> None:
     """Fold e-commerce events into the catalog, orders and carts, then refresh the order
     totals of every customer whose orders changed."""
     if not happened:
         return
     products = observe_products(session=session, source=EVENTS_SOURCE, happened=happened,
-                                currency=exchange.store_currency)
+                                currency=exchange.store_currency, memory=catalog)
     # One flush at the end: rows get their ids up front, so nothing needs one before.
     with session.no_autoflush:
         orders = _apply_orders(session, [h for h in happened if h.change.event in ORDER_EVENTS],
@@ -75,8 +78,42 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
 
 # --- the catalog ---------------------------------------------------------------------------
 
+class CatalogMemory:
+    """What one writer last stored for each product, for a while, so that a product view
+    restating it skips the database. Changes are staged during a write and kept only once
+    it commits (`keep`), or dropped if it does not (`forget`)."""
+
+    def __init__(self, *, size: int = 100_000, seconds: float = 600.0) -> None:
+        self.size, self.seconds = size, seconds
+        self._known: OrderedDict[tuple[str, str], tuple[float, tuple[Any, ...]]] = OrderedDict()
+        self._staged: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+    def restates(self, source: str, key: str, values: tuple[Any, ...]) -> bool:
+        """Whether every value stated is the one stored (None: not stated, or not known)."""
+        entry = self._known.get((source, key))
+        if entry is None or entry[0] < time.monotonic():
+            return False
+        return all(value is None or value == known
+                   for value, known in zip(values, entry[1], strict=True))
+
+    def stage(self, source: str, key: str, values: tuple[Any, ...]) -> None:
+        self._staged[(source, key)] = values
+
+    def keep(self) -> None:
+        expires = time.monotonic() + self.seconds
+        for product, values in self._staged.items():
+            self._known[product] = (expires, values)
+            self._known.move_to_end(product)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+        self._staged.clear()
+
+    def forget(self) -> None:
+        self._staged.clear()
+
+
 def observe_products(*, session: Session, source: str, happened: Iterable[Happened],
-                     currency: str) -> dict[str, int]:
+                     currency: str, memory: CatalogMemory | None = None) -> dict[str, int]:
     """Create the products these events name that the catalog lacks, refresh the ones a
     product view or cart describes, and return the ids of the products order lines name.
 
@@ -98,6 +135,12 @@ def observe_products(*, session: Session, source: str, happened: Iterable[Happen
     now = db_time(utcnow())
     rows = {key: _catalog_values(line, line_currency)
             for key, (line, line_currency, _describes) in seen.items()}
+    if memory is not None:
+        rows = {key: values for key, values in rows.items()
+                if not memory.restates(source, key, values)}
+        for key, values in rows.items():
+            if seen[key][2]:  # written below as stated; an order line only inserts if missing
+                memory.stage(source, key, values)
     driver_executemany(session, _ADD_PRODUCT, [(source, key, *values, now, now)
                                                for key, values in rows.items()])
     distinct = "IS NOT" if session.get_bind().dialect.name == "sqlite" else "IS DISTINCT FROM"
@@ -140,6 +183,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     starts = _new_orders(session, happened, orders, exchange.store_currency)
     if starts:
         session.flush()
+    fresh = {orders[key].id for key in starts}  # no items to replace yet
     touched: dict[str, Order] = {}
     for index, item in enumerate(happened):
         key = _order_key(item)
@@ -152,7 +196,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
         elif change.event == ORDER_REFUNDED:
             _refund(session, order, item)
         else:
-            _describe_order(session, order, change, products)
+            _describe_order(session, order, change, products, replace=order.id not in fresh)
         order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
                                                   order.currency)
         order.updated_at = utcnow()
@@ -197,7 +241,7 @@ def _new_order(session: Session, item: Happened, key: str, store_currency: str) 
 
 
 def _describe_order(session: Session, order: Order, change: Change,
-                    products: dict[str, int]) -> None:
+                    products: dict[str, int], *, replace: bool) -> None:
     """What an Order Completed or Order Updated states about the order, over what it said."""
     for name in ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents",
                  "total_cents", "coupon", "channel", "status", "currency"):
@@ -205,7 +249,9 @@ def _describe_order(session: Session, order: Order, change: Change,
         if value is not None:
             setattr(order, name, value)
     if change.lines:
-        session.execute(delete(OrderItem).where(OrderItem.order_id == order.id))
+        if replace:
+            session.execute(delete(OrderItem).where(OrderItem.order_id == order.id)
+                            .execution_options(synchronize_session=False))
         session.add_all(OrderItem(
             order_id=order.id, product_id=products.get(line.key or ""), sku=line.sku,
             name=line.name, category=line.category, brand=line.brand, quantity=line.quantity,

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from clientela.commerce.service import CatalogMemory
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.core.money import Exchange
 from clientela.customers.merging import CustomerMoved
@@ -73,6 +74,7 @@ class IngestWriter:
         self.engine = engine
         self.default_region = default_region
         self.exchange = exchange
+        self.catalog = CatalogMemory()
         self.queue_limit = queue_limit
         self.group_events = group_events
         self._jobs: deque[Job] = deque()
@@ -201,11 +203,17 @@ class IngestWriter:
                 _fail([job], StorageUnavailable("could not store events; retry later"))
 
     def _commit(self, group: list[Job]) -> list[Recorded]:
-        with session_scope(self.engine) as session:
-            return record_batches(session=session,
-                                  batches=[(job.source_id, job.events or []) for job in group],
-                                  default_region=self.default_region,
-                                  exchange=self.exchange)
+        try:
+            with session_scope(self.engine) as session:
+                results = record_batches(
+                    session=session, batches=[(job.source_id, job.events or []) for job in group],
+                    default_region=self.default_region, exchange=self.exchange,
+                    catalog=self.catalog)
+        except BaseException:
+            self.catalog.forget()
+            raise
+        self.catalog.keep()
+        return results
 
 
 def _loaded(group: list[Job]) -> list[Job]:

@@ -67,7 +67,8 @@ def record_events(*, session: Session, source_id: int, events: list[PendingEvent
 
 
 def record_batches(*, session: Session, batches: Sequence[tuple[int, list[PendingEvent]]],
-                   default_region: str, exchange: Exchange) -> list[Recorded]:
+                   default_region: str, exchange: Exchange,
+                   catalog: commerce.CatalogMemory | None = None) -> list[Recorded]:
     """`record_events` for several (source id, calls) batches at once, in call order."""
     fresh = _unseen(session, batches)
     events = [event for _source, event in fresh]
@@ -83,7 +84,7 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Pendin
                   events=events, owners=owners, origins=origins)
     customers.record_activity(session=session, activity=_activity(events, owners))
     commerce.apply_events(session=session, happened=_commerce(events, owners, origins),
-                          exchange=exchange)
+                          exchange=exchange, catalog=catalog)
     customers.apply_trait_observations(session=session, observations=_traits(events, owners),
                                        source="identify", default_region=default_region)
     return _tally(batches, {id(event) for event in events})
