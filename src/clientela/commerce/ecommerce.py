@@ -7,7 +7,7 @@ comes out (`Change`) is plain data that the writer applies (`commerce.service`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from clientela.core.errors import InvalidInput
@@ -78,16 +78,20 @@ class Change:
     reason: str | None = None
     lines: tuple[Line, ...] = ()
 
-    def as_json(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__ if name != "lines"}
-        data["lines"] = [{name: getattr(line, name) for name in Line.__slots__}
-                         for line in self.lines]
-        return data
+    def as_wire(self) -> list[Any]:
+        """Plain values in field order (lines last), for JSON; `from_wire` reads them back."""
+        return [*(getattr(self, name) for name in _CHANGE_FIELDS),
+                [[getattr(line, name) for name in _LINE_FIELDS] for line in self.lines]]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Change:
-        lines = tuple(Line(**line) for line in data["lines"])
-        return cls(**{**data, "lines": lines})
+    def from_wire(cls, values: list[Any]) -> Change:
+        *stated, lines = values
+        change = dict(zip(_CHANGE_FIELDS, stated, strict=True))
+        return cls(**change, lines=tuple(Line(*line) for line in lines))
+
+
+_LINE_FIELDS = tuple(field.name for field in fields(Line))
+_CHANGE_FIELDS = tuple(field.name for field in fields(Change) if field.name != "lines")
 
 
 def change_of(event: str | None, properties: dict[str, Any], *, currency: str) -> Change | None:

@@ -85,7 +85,7 @@ def encode_events(events: list[PendingEvent]) -> bytes:
     """Calls in storage form as one JSON array."""
     return orjson.dumps([
         [e.message_id, e.type, e.event, e.user_id, e.anonymous_id, e.previous_id,
-         e.traits or None, e.locale, e.commerce and e.commerce.as_json(), e.row]
+         e.traits or None, e.locale, e.commerce and e.commerce.as_wire(), e.row]
         for e in events])
 
 
@@ -103,5 +103,5 @@ def decode_events(payload: bytes) -> list[PendingEvent]:
             message_id=message_id, type=kind, event=name, user_id=user_id,
             anonymous_id=anonymous_id, previous_id=previous_id, timestamp=moment,
             traits=traits or {}, locale=locale,
-            commerce=commerce and Change.from_json(commerce), row=tuple(row)))
+            commerce=commerce and Change.from_wire(commerce), row=tuple(row)))
     return events
