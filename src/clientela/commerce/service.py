@@ -32,7 +32,7 @@ from clientela.commerce.ecommerce import (
     Change,
     Line,
 )
-from clientela.commerce.models import Cart, Order, OrderItem, Refund
+from clientela.commerce.models import Cart, Order, OrderItem, Product, Refund
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
 from clientela.core.types import db_time
@@ -194,7 +194,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
         if change.event == ORDER_CANCELLED:
             order.status = "cancelled"
         elif change.event == ORDER_REFUNDED:
-            _refund(session, order, item)
+            _refund(session, order, item, exchange)
         else:
             _describe_order(session, order, change, products, replace=order.id not in fresh)
         order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
@@ -252,25 +252,19 @@ def _describe_order(session: Session, order: Order, change: Change,
         if replace:
             session.execute(delete(OrderItem).where(OrderItem.order_id == order.id)
                             .execution_options(synchronize_session=False))
-        session.add_all(OrderItem(
-            order_id=order.id, product_id=products.get(line.key or ""), sku=line.sku,
-            name=line.name, category=line.category, brand=line.brand, quantity=line.quantity,
-            unit_price_cents=line.price_cents or 0) for line in change.lines)
+        session.add_all(_items(order.id, change.lines, products))
 
 
-def _refund(session: Session, order: Order, item: Happened) -> None:
+def _refund(session: Session, order: Order, item: Happened, exchange: Exchange) -> None:
     """A refund of the amount the event states, else of its products, else of the rest."""
     change = item.change
-    remaining = max(order.total_cents - order.refunded_cents, 0)
     stated = change.total_cents
     if stated is None and change.lines:
         stated = sum((line.price_cents or 0) * line.quantity for line in change.lines)
-    amount = remaining if stated is None else min(stated, remaining)
-    session.add(Refund(order_id=order.id, external_id=item.message_id, amount_cents=amount,
-                       reason=change.reason, refunded_at=item.at))
-    order.refunded_cents += amount
-    if order.total_cents and order.refunded_cents >= order.total_cents:
-        order.status = "refunded"
+    remaining = max(order.total_cents - order.refunded_cents, 0)
+    add_refund(session=session, order=order, exchange=exchange, refund=RefundRecord(
+        external_id=item.message_id, amount_cents=remaining if stated is None else stated,
+        reason=change.reason, refunded_at=item.at))
 
 
 def refresh_order_totals(*, session: Session, customer_ids: Iterable[int]) -> None:
@@ -420,3 +414,124 @@ def give_back(*, session: Session, kept_id: int, dropped_id: int, origins: set[i
                                             table.origin_customer_id.in_(origins))
                         .values(customer_id=dropped_id))
     refresh_order_totals(session=session, customer_ids=[kept_id, dropped_id])
+
+
+# --- orders and products from store platforms and imports ----------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RefundRecord:
+    external_id: str
+    amount_cents: int
+    reason: str | None
+    refunded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order as a store platform or an import describes it, whole."""
+
+    external_id: str
+    status: str
+    currency: str
+    placed_at: datetime
+    total_cents: int
+    subtotal_cents: int | None = None
+    discount_cents: int = 0
+    shipping_cents: int = 0
+    tax_cents: int = 0
+    coupon: str | None = None
+    channel: str = "web"
+    lines: tuple[Line, ...] = ()
+    refunds: tuple[RefundRecord, ...] = ()
+
+
+def record_order(*, session: Session, source: str, record: OrderRecord, customer_id: int,
+                 exchange: Exchange) -> Order:
+    """Create or replace the order `record` describes (refunds are added, never removed),
+    and refresh the order totals of its customer."""
+    order = session.scalar(select(Order).where(Order.source == source,
+                                               Order.external_id == record.external_id))
+    now = utcnow()
+    if order is None:
+        order = Order(source=source, external_id=record.external_id, customer_id=customer_id,
+                      origin_customer_id=customer_id, refunded_cents=0, created_at=now)
+        session.add(order)
+    previous_owner = order.customer_id
+    for name in ("status", "currency", "placed_at", "total_cents", "subtotal_cents",
+                 "discount_cents", "shipping_cents", "tax_cents", "coupon", "channel"):
+        setattr(order, name, getattr(record, name))
+    order.updated_at = now
+    session.flush()
+    products = observe_products(session=session, source=source, currency=record.currency,
+                                happened=[Happened(customer_id, customer_id, record.external_id,
+                                                   record.placed_at,
+                                                   Change(event=ORDER_COMPLETED,
+                                                          lines=record.lines))])
+    session.execute(delete(OrderItem).where(OrderItem.order_id == order.id)
+                    .execution_options(synchronize_session=False))
+    session.add_all(_items(order.id, record.lines, products))
+    for refund in record.refunds:
+        add_refund(session=session, order=order, refund=refund, exchange=exchange)
+    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
+                                              order.currency)
+    refresh_order_totals(session=session, customer_ids={previous_owner, order.customer_id})
+    return order
+
+
+def add_refund(*, session: Session, order: Order, refund: RefundRecord,
+               exchange: Exchange) -> bool:
+    """Record a refund of the order once (by its external id); whether it was new."""
+    known = session.scalar(select(Refund.id).where(Refund.order_id == order.id,
+                                                   Refund.external_id == refund.external_id))
+    if known is not None:
+        return False
+    amount = min(refund.amount_cents, max(order.total_cents - order.refunded_cents, 0))
+    session.add(Refund(order_id=order.id, external_id=refund.external_id, amount_cents=amount,
+                       reason=refund.reason, refunded_at=refund.refunded_at))
+    order.refunded_cents += amount
+    if order.total_cents and order.refunded_cents >= order.total_cents:
+        order.status = "refunded"
+    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
+                                              order.currency)
+    session.flush()
+    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+    return True
+
+
+def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> list[OrderItem]:
+    return [OrderItem(order_id=order_id, product_id=products.get(line.key or ""), sku=line.sku,
+                      name=line.name, category=line.category, brand=line.brand,
+                      quantity=line.quantity, unit_price_cents=line.price_cents or 0)
+            for line in lines]
+
+
+def find_order(*, session: Session, source: str, external_id: str) -> Order | None:
+    return session.scalar(select(Order).where(Order.source == source,
+                                              Order.external_id == external_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A product as a store platform describes it."""
+
+    external_id: str
+    line: Line
+    currency: str
+    stock: int | None = None
+    active: bool = True
+
+
+def record_product(*, session: Session, source: str, record: ProductRecord) -> int:
+    """Create or update a product of `source`'s catalog; its id."""
+    product = session.scalar(select(Product).where(Product.source == source,
+                                                   Product.external_id == record.external_id))
+    now = utcnow()
+    if product is None:
+        product = Product(source=source, external_id=record.external_id, created_at=now)
+        session.add(product)
+    values = dict(zip(_CATALOG, _catalog_values(record.line, record.currency), strict=True))
+    for name, value in values.items():
+        setattr(product, name, value)
+    product.stock, product.active, product.updated_at = record.stock, record.active, now
+    session.flush()
+    return product.id
