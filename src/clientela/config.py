@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         60, ge=1, description="Minutes after its last change that an open cart with no "
         "order counts as abandoned."
     )
+    shopify_webhook_secret: str | None = Field(
+        None, description="The Shopify app's secret that signs its webhooks; unset, the "
+        "Shopify webhook endpoint answers 404."
+    )
+    woocommerce_webhook_secret: str | None = Field(
+        None, description="The secret of the WooCommerce webhooks; unset, their endpoint "
+        "answers 404."
+    )
     ingest_socket: Path | None = Field(
         None, description="Unix socket of the ingestion writer process. `clientela serve` "
         "sets it on SQLite for its HTTP workers; unset, each process writes events itself."

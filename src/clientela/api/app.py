@@ -13,7 +13,7 @@ from clientela.api import errors
 from clientela.api.cors import IngestionCORS
 from clientela.api.deps import KeyCache
 from clientela.api.responses import FastJSONResponse
-from clientela.api.routes import commerce, customers, health, tracking
+from clientela.api.routes import commerce, customers, health, integrations, tracking
 from clientela.config import Settings, get_settings
 from clientela.db import WalCheckpointer, build_engine
 from clientela.ingest import EventSink
@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.ingest_writer = writer
     app.state.key_cache = KeyCache(engine)
     errors.install(app)
-    for router in (health.router, tracking.router, customers.router, commerce.router):
+    for router in (health.router, tracking.router, customers.router, commerce.router,
+                   integrations.router):
         app.include_router(router)
     web.install(app, settings)
     app.add_middleware(IngestionCORS)

@@ -126,6 +126,25 @@ class Refund(Base):
     refunded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class WebhookDelivery(Base):
+    """A store platform's webhook as received, kept once per delivery id, with the customer
+    it concerns when known (privacy requests are acted on from here)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id"),
+        CheckConstraint(_one_of("source", SOURCES), name="source"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[str] = mapped_column(String(255))
+    topic: Mapped[str] = mapped_column(String(100))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Cart(Base):
     __tablename__ = "carts"
     __table_args__ = (

@@ -1,0 +1,191 @@
+"""Shopify webhooks: the signature, and how its REST resources (Order, Refund, Customer,
+Product) read as Clientela's orders, refunds, customers and products."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime
+from typing import Any
+
+from clientela.commerce.ecommerce import Line
+from clientela.commerce.service import OrderRecord, ProductRecord, RefundRecord
+from clientela.core.errors import InvalidInput
+from clientela.core.money import currency_code, to_minor
+from clientela.tracking.schemas import parse_time
+
+SOURCE = "shopify"
+ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled", "orders/paid",
+                "orders/fulfilled")
+CUSTOMER_TOPICS = ("customers/create", "customers/update")
+PRODUCT_TOPICS = ("products/create", "products/update")
+PRIVACY_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
+# Where an order was placed (`source_name`) in the words of the channel column.
+_CHANNELS = {"web": "web", "pos": "store", "shopify_draft_order": "phone", "iphone": "app",
+             "android": "app"}
+
+
+def signed(body: bytes, signature: str | None, secret: str) -> bool:
+    """Whether `signature` (X-Shopify-Hmac-Sha256) is the base64 HMAC-SHA256 of the raw
+    body with the app secret; compared in constant time."""
+    if not signature:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, signature.strip().encode())
+
+
+def order_record(order: dict[str, Any]) -> OrderRecord:
+    """A Shopify Order resource as an order."""
+    currency = currency_code(order.get("currency"), "currency")
+    refunds = tuple(refund_record(refund, currency)[1] for refund in _list(order, "refunds"))
+    return OrderRecord(
+        external_id=_id(order, "id"), status=_status(order), currency=currency,
+        placed_at=_time(order, "created_at"),
+        total_cents=_money(order, "total_price", currency) or 0,
+        subtotal_cents=_money(order, "subtotal_price", currency),
+        discount_cents=_money(order, "total_discounts", currency) or 0,
+        shipping_cents=_shipping(order, currency), tax_cents=_money(order, "total_tax",
+                                                                      currency) or 0,
+        coupon=next((str(code.get("code")) for code in _list(order, "discount_codes")
+                     if isinstance(code, dict) and code.get("code")), None),
+        channel=_CHANNELS.get(str(order.get("source_name") or "web"),
+                              str(order.get("source_name"))[:64]),
+        lines=tuple(_line(item, currency, f"line_items[{index}]")
+                    for index, item in enumerate(_list(order, "line_items"))),
+        refunds=refunds)
+
+
+def refund_record(refund: dict[str, Any], currency: str) -> tuple[str, RefundRecord]:
+    """(the order's id, the refund) of a Shopify Refund resource: the successful refund
+    transactions are what went back to the customer."""
+    amount = sum(_money(transaction, "amount", currency) or 0
+                 for transaction in _list(refund, "transactions")
+                 if isinstance(transaction, dict) and transaction.get("kind") == "refund"
+                 and transaction.get("status", "success") == "success")
+    return _id(refund, "order_id"), RefundRecord(
+        external_id=_id(refund, "id"), amount_cents=amount,
+        reason=str(refund["note"])[:500] if refund.get("note") else None,
+        refunded_at=_time(refund, "created_at"))
+
+
+def order_email(order: dict[str, Any]) -> str | None:
+    email = order.get("email") or order.get("contact_email") or \
+        object_at(order, "customer").get("email")
+    return email if isinstance(email, str) and email else None
+
+
+def order_names(order: dict[str, Any]) -> dict[str, str]:
+    """First and last name from the order's customer, else its billing address."""
+    for holder in (order.get("customer"), order.get("billing_address")):
+        if isinstance(holder, dict) and (holder.get("first_name") or holder.get("last_name")):
+            return {key: str(holder[key]) for key in ("first_name", "last_name")
+                    if isinstance(holder.get(key), str) and holder[key]}
+    return {}
+
+
+def customer_fields(customer: dict[str, Any]) -> dict[str, Any]:
+    """Profile fields of a Shopify Customer resource (those it states)."""
+    fields: dict[str, Any] = {key: customer[key] for key in ("email", "first_name", "last_name")
+                              if isinstance(customer.get(key), str) and customer[key]}
+    address = customer.get("default_address")
+    if isinstance(address, dict):
+        for key, field in (("city", "city"), ("province", "region"), ("country_code", "country")):
+            if isinstance(address.get(key), str) and address[key]:
+                fields[field] = address[key]
+    consent = customer.get("email_marketing_consent")
+    state = consent.get("state") if isinstance(consent, dict) else None
+    if state in ("subscribed", "unsubscribed"):
+        fields["consent"] = {"email_marketing": state, "source": "shopify"}
+    return fields
+
+
+def product_record(product: dict[str, Any], currency: str) -> ProductRecord:
+    """A Shopify Product resource: its first variant gives SKU, price and stock."""
+    variants = [variant for variant in _list(product, "variants") if isinstance(variant, dict)]
+    first = variants[0] if variants else {}
+    image = object_at(product, "image")
+    stock = first.get("inventory_quantity")
+    return ProductRecord(
+        external_id=_id(product, "id"), currency=currency,
+        line=Line(product_id=_id(product, "id"), sku=_text(first.get("sku")),
+                  name=_text(product.get("title")), category=_text(product.get("product_type")),
+                  brand=_text(product.get("vendor")),
+                  price_cents=_money(first, "price", currency, "variants[0]"),
+                  image_url=_text(image.get("src"))),
+        stock=stock if type(stock) is int else None,
+        active=product.get("status", "active") == "active")
+
+
+def object_at(values: dict[str, Any], key: str) -> dict[str, Any]:
+    """The object under `key`, or an empty one."""
+    found = values.get(key)
+    return found if isinstance(found, dict) else {}
+
+
+def _status(order: dict[str, Any]) -> str:
+    if order.get("cancelled_at"):
+        return "cancelled"
+    if order.get("financial_status") == "refunded":
+        return "refunded"
+    if order.get("fulfillment_status") == "fulfilled":
+        return "fulfilled"
+    if order.get("financial_status") in ("paid", "partially_refunded", "partially_paid"):
+        return "paid"
+    return "placed"
+
+
+def _shipping(order: dict[str, Any], currency: str) -> int:
+    shipping = order.get("total_shipping_price_set")
+    money = shipping.get("shop_money") if isinstance(shipping, dict) else None
+    if isinstance(money, dict) and money.get("amount") is not None:
+        return _money(money, "amount", currency, "total_shipping_price_set.shop_money") or 0
+    return sum(_money(line, "price", currency, "shipping_lines") or 0
+               for line in _list(order, "shipping_lines") if isinstance(line, dict))
+
+
+def _line(item: Any, currency: str, where: str) -> Line:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"{where}: must be an object", code="invalid_webhook")
+    quantity = item.get("quantity", 1)
+    if type(quantity) is not int or quantity < 0:
+        raise InvalidInput(f"{where}.quantity: must be a whole number", code="invalid_webhook")
+    product_id = item.get("product_id")
+    return Line(product_id=None if product_id is None else str(product_id),
+                sku=_text(item.get("sku")), name=_text(item.get("name") or item.get("title")),
+                brand=_text(item.get("vendor")), quantity=quantity,
+                price_cents=_money(item, "price", currency, where))
+
+
+def _money(values: dict[str, Any], key: str, currency: str, where: str = "") -> int | None:
+    value = values.get(key)
+    if value is None or value == "":
+        return None
+    return to_minor(value, f"{where}.{key}" if where else key, currency)
+
+
+def _id(values: dict[str, Any], key: str) -> str:
+    value = values.get(key)
+    if type(value) not in (int, str) or value == "":
+        raise InvalidInput(f"{key}: required", code="invalid_webhook")
+    return str(value)
+
+
+def _time(values: dict[str, Any], key: str) -> datetime:
+    moment = parse_time(values.get(key), key)
+    if moment is None:
+        raise InvalidInput(f"{key}: required", code="invalid_webhook")
+    return moment
+
+
+def _list(values: dict[str, Any], key: str) -> list[Any]:
+    found = values.get(key)
+    if found is None:
+        return []
+    if not isinstance(found, list):
+        raise InvalidInput(f"{key}: must be a list", code="invalid_webhook")
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:500] if isinstance(value, str | int) and value != "" else None
