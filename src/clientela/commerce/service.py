@@ -505,6 +505,14 @@ def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> li
             for line in lines]
 
 
+def cancel_order(*, session: Session, order: Order) -> None:
+    """The order stops counting in its customer's totals."""
+    order.status = "cancelled"
+    order.updated_at = utcnow()
+    session.flush()
+    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+
+
 def find_order(*, session: Session, source: str, external_id: str) -> Order | None:
     return session.scalar(select(Order).where(Order.source == source,
                                               Order.external_id == external_id))

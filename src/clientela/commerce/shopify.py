@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime
 from typing import Any
 
 from clientela.commerce.ecommerce import Line
+from clientela.commerce.payloads import identifier, items, moment, money, object_at, text
 from clientela.commerce.service import OrderRecord, ProductRecord, RefundRecord
 from clientela.core.errors import InvalidInput
-from clientela.core.money import currency_code, to_minor
-from clientela.tracking.schemas import parse_time
+from clientela.core.money import currency_code
 
 SOURCE = "shopify"
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/cancelled", "orders/paid",
@@ -38,35 +37,35 @@ def signed(body: bytes, signature: str | None, secret: str) -> bool:
 def order_record(order: dict[str, Any]) -> OrderRecord:
     """A Shopify Order resource as an order."""
     currency = currency_code(order.get("currency"), "currency")
-    refunds = tuple(refund_record(refund, currency)[1] for refund in _list(order, "refunds"))
+    refunds = tuple(refund_record(refund, currency)[1] for refund in items(order, "refunds"))
     return OrderRecord(
-        external_id=_id(order, "id"), status=_status(order), currency=currency,
-        placed_at=_time(order, "created_at"),
-        total_cents=_money(order, "total_price", currency) or 0,
-        subtotal_cents=_money(order, "subtotal_price", currency),
-        discount_cents=_money(order, "total_discounts", currency) or 0,
-        shipping_cents=_shipping(order, currency), tax_cents=_money(order, "total_tax",
+        external_id=identifier(order, "id"), status=_status(order), currency=currency,
+        placed_at=moment(order, "created_at"),
+        total_cents=money(order, "total_price", currency) or 0,
+        subtotal_cents=money(order, "subtotal_price", currency),
+        discount_cents=money(order, "total_discounts", currency) or 0,
+        shipping_cents=_shipping(order, currency), tax_cents=money(order, "total_tax",
                                                                       currency) or 0,
-        coupon=next((str(code.get("code")) for code in _list(order, "discount_codes")
+        coupon=next((str(code.get("code")) for code in items(order, "discount_codes")
                      if isinstance(code, dict) and code.get("code")), None),
         channel=_CHANNELS.get(str(order.get("source_name") or "web"),
                               str(order.get("source_name"))[:64]),
         lines=tuple(_line(item, currency, f"line_items[{index}]")
-                    for index, item in enumerate(_list(order, "line_items"))),
+                    for index, item in enumerate(items(order, "line_items"))),
         refunds=refunds)
 
 
 def refund_record(refund: dict[str, Any], currency: str) -> tuple[str, RefundRecord]:
     """(the order's id, the refund) of a Shopify Refund resource: the successful refund
     transactions are what went back to the customer."""
-    amount = sum(_money(transaction, "amount", currency) or 0
-                 for transaction in _list(refund, "transactions")
+    amount = sum(money(transaction, "amount", currency) or 0
+                 for transaction in items(refund, "transactions")
                  if isinstance(transaction, dict) and transaction.get("kind") == "refund"
                  and transaction.get("status", "success") == "success")
-    return _id(refund, "order_id"), RefundRecord(
-        external_id=_id(refund, "id"), amount_cents=amount,
+    return identifier(refund, "order_id"), RefundRecord(
+        external_id=identifier(refund, "id"), amount_cents=amount,
         reason=str(refund["note"])[:500] if refund.get("note") else None,
-        refunded_at=_time(refund, "created_at"))
+        refunded_at=moment(refund, "created_at"))
 
 
 def order_email(order: dict[str, Any]) -> str | None:
@@ -102,25 +101,19 @@ def customer_fields(customer: dict[str, Any]) -> dict[str, Any]:
 
 def product_record(product: dict[str, Any], currency: str) -> ProductRecord:
     """A Shopify Product resource: its first variant gives SKU, price and stock."""
-    variants = [variant for variant in _list(product, "variants") if isinstance(variant, dict)]
+    variants = [variant for variant in items(product, "variants") if isinstance(variant, dict)]
     first = variants[0] if variants else {}
     image = object_at(product, "image")
     stock = first.get("inventory_quantity")
     return ProductRecord(
-        external_id=_id(product, "id"), currency=currency,
-        line=Line(product_id=_id(product, "id"), sku=_text(first.get("sku")),
-                  name=_text(product.get("title")), category=_text(product.get("product_type")),
-                  brand=_text(product.get("vendor")),
-                  price_cents=_money(first, "price", currency, "variants[0]"),
-                  image_url=_text(image.get("src"))),
+        external_id=identifier(product, "id"), currency=currency,
+        line=Line(product_id=identifier(product, "id"), sku=text(first.get("sku")),
+                  name=text(product.get("title")), category=text(product.get("product_type")),
+                  brand=text(product.get("vendor")),
+                  price_cents=money(first, "price", currency, "variants[0]"),
+                  image_url=text(image.get("src"))),
         stock=stock if type(stock) is int else None,
         active=product.get("status", "active") == "active")
-
-
-def object_at(values: dict[str, Any], key: str) -> dict[str, Any]:
-    """The object under `key`, or an empty one."""
-    found = values.get(key)
-    return found if isinstance(found, dict) else {}
 
 
 def _status(order: dict[str, Any]) -> str:
@@ -136,12 +129,12 @@ def _status(order: dict[str, Any]) -> str:
 
 
 def _shipping(order: dict[str, Any], currency: str) -> int:
-    shipping = order.get("total_shipping_price_set")
-    money = shipping.get("shop_money") if isinstance(shipping, dict) else None
-    if isinstance(money, dict) and money.get("amount") is not None:
-        return _money(money, "amount", currency, "total_shipping_price_set.shop_money") or 0
-    return sum(_money(line, "price", currency, "shipping_lines") or 0
-               for line in _list(order, "shipping_lines") if isinstance(line, dict))
+    in_shop_currency = object_at(object_at(order, "total_shipping_price_set"), "shop_money")
+    if in_shop_currency.get("amount") is not None:
+        return money(in_shop_currency, "amount", currency,
+                     "total_shipping_price_set.shop_money") or 0
+    return sum(money(line, "price", currency, "shipping_lines") or 0
+               for line in items(order, "shipping_lines") if isinstance(line, dict))
 
 
 def _line(item: Any, currency: str, where: str) -> Line:
@@ -152,40 +145,6 @@ def _line(item: Any, currency: str, where: str) -> Line:
         raise InvalidInput(f"{where}.quantity: must be a whole number", code="invalid_webhook")
     product_id = item.get("product_id")
     return Line(product_id=None if product_id is None else str(product_id),
-                sku=_text(item.get("sku")), name=_text(item.get("name") or item.get("title")),
-                brand=_text(item.get("vendor")), quantity=quantity,
-                price_cents=_money(item, "price", currency, where))
-
-
-def _money(values: dict[str, Any], key: str, currency: str, where: str = "") -> int | None:
-    value = values.get(key)
-    if value is None or value == "":
-        return None
-    return to_minor(value, f"{where}.{key}" if where else key, currency)
-
-
-def _id(values: dict[str, Any], key: str) -> str:
-    value = values.get(key)
-    if type(value) not in (int, str) or value == "":
-        raise InvalidInput(f"{key}: required", code="invalid_webhook")
-    return str(value)
-
-
-def _time(values: dict[str, Any], key: str) -> datetime:
-    moment = parse_time(values.get(key), key)
-    if moment is None:
-        raise InvalidInput(f"{key}: required", code="invalid_webhook")
-    return moment
-
-
-def _list(values: dict[str, Any], key: str) -> list[Any]:
-    found = values.get(key)
-    if found is None:
-        return []
-    if not isinstance(found, list):
-        raise InvalidInput(f"{key}: must be a list", code="invalid_webhook")
-    return found
-
-
-def _text(value: Any) -> str | None:
-    return str(value)[:500] if isinstance(value, str | int) and value != "" else None
+                sku=text(item.get("sku")), name=text(item.get("name") or item.get("title")),
+                brand=text(item.get("vendor")), quantity=quantity,
+                price_cents=money(item, "price", currency, where))

@@ -8,10 +8,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clientela.commerce import shopify
+from clientela.commerce import shopify, woocommerce
 from clientela.commerce.models import WebhookDelivery
+from clientela.commerce.payloads import object_at
 from clientela.commerce.service import (
     add_refund,
+    cancel_order,
     find_order,
     record_order,
     record_product,
@@ -44,13 +46,68 @@ def receive_shopify(*, session: Session, topic: str, delivery_id: str, payload: 
         record_product(session=session, source=shopify.SOURCE,
                        record=shopify.product_record(payload, exchange.store_currency))
     elif topic in shopify.PRIVACY_TOPICS:
-        customer_id = _known_customer(session, shopify.object_at(payload, "customer")
+        customer_id = _known_customer(session, object_at(payload, "customer")
                                       .get("email"))
     session.add(WebhookDelivery(source=shopify.SOURCE, delivery_id=delivery_id[:255],
                                 topic=topic[:100], customer_id=customer_id, payload=payload,
                                 received_at=utcnow()))
     session.flush()
     return True
+
+
+def receive_woocommerce(*, session: Session, topic: str, payload: dict[str, Any],
+                        exchange: Exchange, default_region: str) -> bool:
+    """Apply a WooCommerce webhook unless the same change of the same resource was seen
+    before; whether it was new."""
+    key = woocommerce.delivery_key(topic, payload)
+    if _delivered(session, woocommerce.SOURCE, key):
+        return False
+    customer_id: int | None = None
+    kind, _, action = topic.partition(".")
+    if kind == "order" and action == "deleted":
+        customer_id = _woocommerce_deleted_order(session, payload)
+    elif kind == "order":
+        customer_id = _woocommerce_order(session, payload, exchange, default_region)
+    elif kind == "customer" and action != "deleted":
+        fields = woocommerce.profile_fields(payload)
+        if "email" in fields:
+            customer_id = _upsert_customer(session, fields, default_region)
+    elif kind == "customer":
+        customer_id = _known_customer(session, payload.get("email"))
+    elif kind == "product" and action != "deleted":
+        record_product(session=session, source=woocommerce.SOURCE,
+                       record=woocommerce.product_record(payload, exchange.store_currency))
+    session.add(WebhookDelivery(source=woocommerce.SOURCE, delivery_id=key[:255],
+                                topic=topic[:100], customer_id=customer_id, payload=payload,
+                                received_at=utcnow()))
+    session.flush()
+    return True
+
+
+def _woocommerce_order(session: Session, payload: dict[str, Any], exchange: Exchange,
+                       region: str) -> int:
+    record = woocommerce.order_record(payload)
+    existing = find_order(session=session, source=woocommerce.SOURCE,
+                          external_id=record.external_id)
+    if woocommerce.order_email(payload) is not None:
+        customer_id = _upsert_customer(session, woocommerce.profile_fields(payload), region)
+    elif existing is not None:
+        customer_id = existing.customer_id
+    else:
+        customer_id = customers.create_customer(session=session, seen_at=record.placed_at)
+    record_order(session=session, source=woocommerce.SOURCE, record=record,
+                 customer_id=customer_id, exchange=exchange)
+    return customer_id
+
+
+def _woocommerce_deleted_order(session: Session, payload: dict[str, Any]) -> int | None:
+    """A deleted order stops counting, as a cancelled one; its record stays."""
+    order = find_order(session=session, source=woocommerce.SOURCE,
+                       external_id=str(payload.get("id")))
+    if order is None:
+        return None
+    cancel_order(session=session, order=order)
+    return order.customer_id
 
 
 def _shopify_order(session: Session, payload: dict[str, Any], exchange: Exchange,

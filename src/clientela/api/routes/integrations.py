@@ -1,4 +1,5 @@
-"""Webhooks from store platforms: /integrations/shopify/webhooks."""
+"""Webhooks from store platforms: /integrations/shopify/webhooks and
+/integrations/woocommerce/webhooks."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from clientela.api.responses import FastJSONResponse
-from clientela.commerce import shopify
-from clientela.commerce.webhooks import receive_shopify
+from clientela.commerce import shopify, woocommerce
+from clientela.commerce.webhooks import receive_shopify, receive_woocommerce
 from clientela.config import Settings
 from clientela.core.errors import InvalidInput, NotFound, Unauthorized
 from clientela.db import session_scope
@@ -45,6 +46,38 @@ async def shopify_webhook(request: Request) -> FastJSONResponse:
             return receive_shopify(session=session, topic=topic, delivery_id=delivery,
                                    payload=payload, exchange=settings.exchange,
                                    default_region=settings.default_country)
+
+    new = await run_in_threadpool(receive)
+    return FastJSONResponse({"success": True, "duplicate": not new})
+
+
+@router.post("/woocommerce/webhooks")
+async def woocommerce_webhook(request: Request) -> FastJSONResponse:
+    """A WooCommerce webhook: verified before it is read, applied once per change."""
+    settings: Settings = request.app.state.settings
+    secret = settings.woocommerce_webhook_secret
+    if not secret:
+        raise NotFound("WooCommerce webhooks are not configured "
+                       "(CLIENTELA_WOOCOMMERCE_WEBHOOK_SECRET)", code="not_configured")
+    body = await _body(request)
+    signature = request.headers.get("x-wc-webhook-signature")
+    if signature is None and woocommerce.is_ping(body):
+        return FastJSONResponse({"success": True})  # sent unsigned when the hook is created
+    if not woocommerce.signed(body, signature, secret):
+        raise Unauthorized("X-WC-Webhook-Signature: does not match the body",
+                           code="invalid_signature")
+    topic = request.headers.get("x-wc-webhook-topic")
+    if not topic or "." not in topic:
+        raise InvalidInput("X-WC-Webhook-Topic: required, as resource.event",
+                           code="invalid_webhook")
+    payload = _object(body)
+    engine = request.app.state.engine
+
+    def receive() -> bool:
+        with session_scope(engine) as session:
+            return receive_woocommerce(session=session, topic=topic, payload=payload,
+                                       exchange=settings.exchange,
+                                       default_region=settings.default_country)
 
     new = await run_in_threadpool(receive)
     return FastJSONResponse({"success": True, "duplicate": not new})
