@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clientela.api.app import create_app
-from clientela.commerce import service as commerce
+from clientela.commerce.carts import abandon_carts
+from clientela.commerce.catalog import CatalogMemory
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
 from tests.helpers import batch, customer_by_user, send
@@ -129,7 +130,7 @@ def test_a_cart_left_alone_becomes_abandoned_and_reopens_when_touched(
     _track(client, write_key, "Product Added", {"cart_id": "c-new", "sku": "S2", "price": 10},
            user="u2", at=(recent - timedelta(minutes=10)).isoformat())
     with session_scope(engine) as session:
-        assert commerce.abandon_carts(session=session, now=recent, after_minutes=60) == 1
+        assert abandon_carts(session=session, now=recent, after_minutes=60) == 1
     old = customer_by_user(api, "u1")["id"]
     [cart] = api.get(f"/api/v1/customers/{old}/carts").json()
     assert (cart["external_id"], cart["status"]) == ("c-old", "abandoned")
@@ -203,7 +204,7 @@ def test_bad_order_properties_reject_the_call_and_store_nothing(client, write_ke
 
 def test_the_catalog_memory_holds_only_what_was_committed():
     values = ("S-1", "Tênis", None, None, 19990, "BRL", None, None)
-    memory = commerce.CatalogMemory(seconds=60)
+    memory = CatalogMemory(seconds=60)
     memory.stage("events", "P1", values)
     memory.forget()  # the write rolled back
     assert not memory.restates("events", "P1", values)
@@ -216,7 +217,7 @@ def test_the_catalog_memory_holds_only_what_was_committed():
     assert not memory.restates("events", "P1", ("S-1", "Tênis", "Calçados", None, 19990,
                                                 "BRL", None, None))  # unknown category
     assert not memory.restates("shopify", "P1", values)
-    stale = commerce.CatalogMemory(seconds=-1)
+    stale = CatalogMemory(seconds=-1)
     stale.stage("events", "P1", values)
     stale.keep()
     assert not stale.restates("events", "P1", values)

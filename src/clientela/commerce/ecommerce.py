@@ -8,6 +8,7 @@ comes out (`Change`) is plain data that the writer applies (`commerce.service`).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from clientela.core.errors import InvalidInput
@@ -199,3 +200,19 @@ def _category(product: dict[str, Any], where: str) -> str | None:
         parts = [_text({"category": part}, "category", where) for part in value]
         return " > ".join(part for part in parts if part)[:500] or None
     return _text(product, "category", where)
+
+
+@dataclass(frozen=True, slots=True)
+class Happened:
+    """An e-commerce event resolved to its customer (`origin_id`: the one it first reached)."""
+
+    customer_id: int
+    origin_id: int
+    message_id: str
+    at: datetime
+    change: Change
+
+    @property
+    def order_key(self) -> str:
+        """The order it is about; an Order Completed without order_id is one of its own."""
+        return self.change.order_id or self.message_id

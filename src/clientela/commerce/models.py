@@ -27,6 +27,7 @@ ORDER_STATUSES = ("placed", "paid", "fulfilled", "cancelled", "refunded")
 CART_STATUSES = ("open", "converted", "abandoned")
 # Where a row came from; external ids are unique within one source.
 SOURCES = ("events", "shopify", "woocommerce", "import")
+EVENTS_SOURCE = "events"  # what the tracking API's e-commerce events create
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:

@@ -1,59 +1,38 @@
-"""Every change to the catalog, orders and carts, and the order totals on customer profiles.
+"""Orders, refunds and the order totals on customer profiles; e-commerce events folded into
+the catalog (`catalog`), carts (`carts`) and orders; what merges do to them.
 
 E-commerce events reach this module already read (`ecommerce.Change`) and resolved to a
 customer; they are applied in call order. Orders are few next to page views and product
-views, so orders and carts go through the ORM; the catalog, touched by every product view,
-is read and written through the driver in one query each way per write.
+views, so they go through the ORM.
 """
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from clientela.commerce.carts import apply_carts
+from clientela.commerce.catalog import CatalogMemory, observe_products
 from clientela.commerce.ecommerce import (
     CART_EVENTS,
-    CART_VIEWED,
-    CHECKOUT_STARTED,
     ORDER_CANCELLED,
     ORDER_COMPLETED,
     ORDER_EVENTS,
     ORDER_REFUNDED,
-    PRODUCT_ADDED,
-    PRODUCT_REMOVED,
-    PRODUCT_VIEWED,
     Change,
+    Happened,
     Line,
 )
-from clientela.commerce.models import Cart, Order, OrderItem, Product, Refund
+from clientela.commerce.models import EVENTS_SOURCE, Cart, Order, OrderItem, Refund
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
-from clientela.core.types import db_time
 from clientela.customers import service as customers
-from clientela.db import driver_executemany, driver_query_in, next_ids
-
-EVENTS_SOURCE = "events"
-# Events whose products describe the catalog as it is now (an order line is a past price).
-_DESCRIBES_CATALOG = (PRODUCT_VIEWED, PRODUCT_ADDED, CART_VIEWED)
-_CATALOG = ("sku", "name", "category", "brand", "price_cents", "currency", "url", "image_url")
-
-
-@dataclass(frozen=True, slots=True)
-class Happened:
-    """An e-commerce event resolved to its customer (`origin_id`: the one it first reached)."""
-
-    customer_id: int
-    origin_id: int
-    message_id: str
-    at: datetime
-    change: Change
+from clientela.db import next_ids
 
 
 def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Exchange,
@@ -68,104 +47,12 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
     with session.no_autoflush:
         orders = _apply_orders(session, [h for h in happened if h.change.event in ORDER_EVENTS],
                                products, exchange)
-        _apply_carts(session, [h for h in happened if h.change.event in CART_EVENTS
+        apply_carts(session, [h for h in happened if h.change.event in CART_EVENTS
                                or h.change.event == ORDER_COMPLETED], orders,
                      exchange.store_currency)
     session.flush()
     refresh_order_totals(session=session,
                          customer_ids={order.customer_id for order in orders.values()})
-
-
-# --- the catalog ---------------------------------------------------------------------------
-
-class CatalogMemory:
-    """What one writer last stored for each product, for a while, so that a product view
-    restating it skips the database. Changes are staged during a write and kept only once
-    it commits (`keep`), or dropped if it does not (`forget`)."""
-
-    def __init__(self, *, size: int = 100_000, seconds: float = 600.0) -> None:
-        self.size, self.seconds = size, seconds
-        self._known: OrderedDict[tuple[str, str], tuple[float, tuple[Any, ...]]] = OrderedDict()
-        self._staged: dict[tuple[str, str], tuple[Any, ...]] = {}
-
-    def restates(self, source: str, key: str, values: tuple[Any, ...]) -> bool:
-        """Whether every value stated is the one stored (None: not stated, or not known)."""
-        entry = self._known.get((source, key))
-        if entry is None or entry[0] < time.monotonic():
-            return False
-        return all(value is None or value == known
-                   for value, known in zip(values, entry[1], strict=True))
-
-    def stage(self, source: str, key: str, values: tuple[Any, ...]) -> None:
-        self._staged[(source, key)] = values
-
-    def keep(self) -> None:
-        expires = time.monotonic() + self.seconds
-        for product, values in self._staged.items():
-            self._known[product] = (expires, values)
-            self._known.move_to_end(product)
-        while len(self._known) > self.size:
-            self._known.popitem(last=False)
-        self._staged.clear()
-
-    def forget(self) -> None:
-        self._staged.clear()
-
-
-def observe_products(*, session: Session, source: str, happened: Iterable[Happened],
-                     currency: str, memory: CatalogMemory | None = None) -> dict[str, int]:
-    """Create the products these events name that the catalog lacks, refresh the ones a
-    product view or cart describes, and return the ids of the products order lines name.
-
-    Both writes are left to the database, which skips rows that exist or did not change:
-    most views name a known product exactly as the catalog has it."""
-    seen: dict[str, tuple[Line, str, bool]] = {}
-    ordered: set[str] = set()
-    for item in happened:
-        describes = item.change.event in _DESCRIBES_CATALOG
-        for line in item.change.lines:
-            if line.key is None:
-                continue
-            if describes or line.key not in seen:
-                seen[line.key] = (line, item.change.currency or currency, describes)
-            if item.change.event in ORDER_EVENTS:
-                ordered.add(line.key)
-    if not seen:
-        return {}
-    now = db_time(utcnow())
-    rows = {key: _catalog_values(line, line_currency)
-            for key, (line, line_currency, _describes) in seen.items()}
-    if memory is not None:
-        rows = {key: values for key, values in rows.items()
-                if not memory.restates(source, key, values)}
-        for key, values in rows.items():
-            if seen[key][2]:  # written below as stated; an order line only inserts if missing
-                memory.stage(source, key, values)
-    driver_executemany(session, _ADD_PRODUCT, [(source, key, *values, now, now)
-                                               for key, values in rows.items()])
-    distinct = "IS NOT" if session.get_bind().dialect.name == "sqlite" else "IS DISTINCT FROM"
-    driver_executemany(session, _REFRESH_PRODUCT.format(distinct=distinct), [
-        (*values, now, source, key, *values)
-        for key, values in rows.items() if seen[key][2]])
-    return {key: product_id for product_id, key in driver_query_in(
-        session, _PRODUCT_IDS, ordered, before=[source])} if ordered else {}
-
-
-def _catalog_values(line: Line, currency: str) -> tuple[Any, ...]:
-    return (line.sku, line.name, line.category, line.brand, line.price_cents,
-            currency if line.price_cents is not None else None, line.url, line.image_url)
-
-
-_PRODUCT_IDS = "SELECT id, external_id FROM products WHERE source = ? AND external_id IN ({marks})"
-_ADD_PRODUCT = (f"INSERT INTO products (source, external_id, {', '.join(_CATALOG)}, "
-                "active, created_at, updated_at) VALUES (?, ?, "
-                + "?, " * len(_CATALOG) + "TRUE, ?, ?) "
-                "ON CONFLICT (source, external_id) DO NOTHING")
-# A stated value replaces the stored one; the row is written only if one of them differs.
-_REFRESH_PRODUCT = (
-    "UPDATE products SET " + ", ".join(f"{name} = coalesce(?, {name})" for name in _CATALOG)
-    + ", updated_at = ? WHERE source = ? AND external_id = ? AND ("
-    + " OR ".join(f"{name} {{distinct}} coalesce(?, {name})" for name in _CATALOG) + ")")
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -175,7 +62,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     """The orders these events created or changed, by external id."""
     if not happened:
         return {}
-    keys = {_order_key(item) for item in happened}
+    keys = {item.order_key for item in happened}
     orders = {order.external_id: order for order in session.scalars(
         select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys)))}
     # New orders are inserted first, on their own: items, refunds and carts point at them,
@@ -186,7 +73,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     fresh = {orders[key].id for key in starts}  # no items to replace yet
     touched: dict[str, Order] = {}
     for index, item in enumerate(happened):
-        key = _order_key(item)
+        key = item.order_key
         order = orders.get(key)
         if order is None or index < starts.get(key, 0):
             continue  # before its order existed: nothing to change
@@ -210,7 +97,7 @@ def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Or
     event. A refund starts none, nor an event too vague to say what was bought."""
     starts: dict[str, int] = {}
     for index, item in enumerate(happened):
-        key = _order_key(item)
+        key = item.order_key
         if key in orders or item.change.event == ORDER_REFUNDED \
                 or item.change.total_cents is None:
             continue
@@ -220,11 +107,6 @@ def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Or
     for key, order_id in zip(starts, ids, strict=True):
         orders[key].id = order_id
     return starts
-
-
-def _order_key(item: Happened) -> str:
-    # An Order Completed without order_id is one order per event.
-    return item.change.order_id or item.message_id
 
 
 def _new_order(session: Session, item: Happened, key: str, store_currency: str) -> Order:
@@ -291,109 +173,6 @@ _REFRESH_TOTALS = (update(customers.CUSTOMERS)
                            revenue_cents=_of_orders(Order.net_store_cents, "sum"),
                            first_order_at=_of_orders(Order.placed_at, "min"),
                            last_order_at=_of_orders(Order.placed_at, "max")))
-
-
-# --- carts ---------------------------------------------------------------------------------
-
-def _apply_carts(session: Session, happened: list[Happened], orders: dict[str, Order],
-                 currency: str) -> None:
-    if not happened:
-        return
-    carts = _CartBook(session, happened, currency)
-    for item in happened:
-        change = item.change
-        if change.event == ORDER_COMPLETED:
-            cart = carts.find(item)
-            order = orders.get(_order_key(item))
-            if cart is not None and order is not None and cart.status != "converted":
-                cart.status, cart.order_id, cart.updated_at = "converted", order.id, item.at
-            continue
-        cart = carts.find(item) or carts.open(item)
-        _change_items(cart, change)
-        if change.event == CHECKOUT_STARTED:
-            cart.checkout_started_at = item.at
-        cart.status, cart.abandoned_at = "open", None
-        cart.updated_at = max(cart.updated_at, item.at)
-    session.flush()
-
-
-class _CartBook:
-    """The carts of one write, found by cart id or as their customer's cart without one."""
-
-    def __init__(self, session: Session, happened: list[Happened], currency: str) -> None:
-        self.session = session
-        self.currency = currency
-        ids = {item.change.cart_id for item in happened if item.change.cart_id}
-        self.by_id = {cart.external_id: cart for cart in session.scalars(select(Cart).where(
-            Cart.source == EVENTS_SOURCE, Cart.external_id.in_(ids)))} if ids else {}
-        owners = {item.customer_id for item in happened if not item.change.cart_id}
-        self.by_customer: dict[int, Cart] = {}
-        if owners:
-            for cart in session.scalars(select(Cart).where(
-                    Cart.source == EVENTS_SOURCE, Cart.external_id.is_(None),
-                    Cart.customer_id.in_(owners), Cart.status != "converted")
-                    .order_by(Cart.updated_at)):
-                self.by_customer[cart.customer_id] = cart  # the most recent one wins
-
-    def find(self, item: Happened) -> Cart | None:
-        if item.change.cart_id:
-            return self.by_id.get(item.change.cart_id)
-        return self.by_customer.get(item.customer_id)
-
-    def open(self, item: Happened) -> Cart:
-        cart = Cart(source=EVENTS_SOURCE, external_id=item.change.cart_id,
-                    customer_id=item.customer_id, origin_customer_id=item.origin_id,
-                    status="open", currency=item.change.currency or self.currency, items=[],
-                    quantity=0,
-                    value_cents=0, created_at=item.at, updated_at=item.at)
-        self.session.add(cart)
-        if item.change.cart_id:
-            self.by_id[item.change.cart_id] = cart
-        else:
-            self.by_customer[item.customer_id] = cart
-        return cart
-
-
-def _change_items(cart: Cart, change: Change) -> None:
-    items = [dict(line) for line in cart.items or []]
-    if change.event in (PRODUCT_ADDED, PRODUCT_REMOVED):
-        if not change.lines:
-            return
-        line = change.lines[0]
-        found = next((entry for entry in items if entry.get("key") == line.cart_key), None)
-        if change.event == PRODUCT_ADDED:
-            if found is None:
-                items.append({**_cart_line(line), "quantity": 0})
-                found = items[-1]
-            found.update({k: v for k, v in _cart_line(line).items()
-                          if v is not None and k != "quantity"})
-            found["quantity"] += line.quantity
-        elif found is not None:
-            found["quantity"] -= line.quantity
-            if found["quantity"] <= 0:
-                items.remove(found)
-    elif change.lines:  # Cart Viewed, Checkout Started: the cart as the shop shows it
-        items = [_cart_line(line) for line in change.lines]
-    cart.items = items
-    cart.currency = change.currency or cart.currency
-    cart.quantity = sum(entry["quantity"] for entry in items)
-    cart.value_cents = sum((entry.get("price_cents") or 0) * entry["quantity"]
-                           for entry in items)
-
-
-def _cart_line(line: Line) -> dict[str, Any]:
-    return {"key": line.cart_key, "product_id": line.product_id, "sku": line.sku, "name": line.name,
-            "category": line.category, "brand": line.brand, "quantity": line.quantity,
-            "price_cents": line.price_cents, "url": line.url, "image_url": line.image_url}
-
-
-def abandon_carts(*, session: Session, now: datetime, after_minutes: int) -> int:
-    """Mark open carts with items and no change for `after_minutes` as abandoned; how many."""
-    result = session.execute(update(Cart).where(
-        Cart.status == "open", Cart.quantity > 0,
-        Cart.updated_at < now - timedelta(minutes=after_minutes),
-    ).values(status="abandoned", abandoned_at=now))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # --- merges --------------------------------------------------------------------------------
@@ -516,30 +295,3 @@ def cancel_order(*, session: Session, order: Order) -> None:
 def find_order(*, session: Session, source: str, external_id: str) -> Order | None:
     return session.scalar(select(Order).where(Order.source == source,
                                               Order.external_id == external_id))
-
-
-@dataclass(frozen=True, slots=True)
-class ProductRecord:
-    """A product as a store platform describes it."""
-
-    external_id: str
-    line: Line
-    currency: str
-    stock: int | None = None
-    active: bool = True
-
-
-def record_product(*, session: Session, source: str, record: ProductRecord) -> int:
-    """Create or update a product of `source`'s catalog; its id."""
-    product = session.scalar(select(Product).where(Product.source == source,
-                                                   Product.external_id == record.external_id))
-    now = utcnow()
-    if product is None:
-        product = Product(source=source, external_id=record.external_id, created_at=now)
-        session.add(product)
-    values = dict(zip(_CATALOG, _catalog_values(record.line, record.currency), strict=True))
-    for name, value in values.items():
-        setattr(product, name, value)
-    product.stock, product.active, product.updated_at = record.stock, record.active, now
-    session.flush()
-    return product.id

@@ -8,9 +8,10 @@ import hashlib
 import hmac
 from typing import Any
 
+from clientela.commerce.catalog import ProductRecord
 from clientela.commerce.ecommerce import Line
 from clientela.commerce.payloads import identifier, items, moment, money, object_at, text
-from clientela.commerce.service import OrderRecord, ProductRecord, RefundRecord
+from clientela.commerce.service import OrderRecord, RefundRecord
 from clientela.core.errors import InvalidInput
 from clientela.core.money import currency_code
 

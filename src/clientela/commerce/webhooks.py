@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.commerce import shopify, woocommerce
+from clientela.commerce.catalog import record_product
 from clientela.commerce.models import WebhookDelivery
 from clientela.commerce.payloads import object_at
 from clientela.commerce.service import (
@@ -16,7 +17,6 @@ from clientela.commerce.service import (
     cancel_order,
     find_order,
     record_order,
-    record_product,
 )
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput

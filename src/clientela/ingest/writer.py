@@ -24,7 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from clientela.commerce.service import CatalogMemory
+from clientela.commerce.catalog import CatalogMemory
 from clientela.core.errors import Overloaded, StorageUnavailable
 from clientela.core.money import Exchange
 from clientela.customers.merging import CustomerMoved

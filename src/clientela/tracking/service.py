@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from clientela.commerce import service as commerce
+from clientela.commerce.catalog import CatalogMemory
+from clientela.commerce.ecommerce import Happened
 from clientela.core.errors import InvalidInput
 from clientela.core.money import Exchange
 from clientela.customers import merging as customer_merging
@@ -68,7 +70,7 @@ def record_events(*, session: Session, source_id: int, events: list[PendingEvent
 
 def record_batches(*, session: Session, batches: Sequence[tuple[int, list[PendingEvent]]],
                    default_region: str, exchange: Exchange,
-                   catalog: commerce.CatalogMemory | None = None) -> list[Recorded]:
+                   catalog: CatalogMemory | None = None) -> list[Recorded]:
     """`record_events` for several (source id, calls) batches at once, in call order."""
     fresh = _unseen(session, batches)
     events = [event for _source, event in fresh]
@@ -137,8 +139,8 @@ def _activity(events: list[PendingEvent], owners: list[int]) -> dict[int, custom
 
 
 def _commerce(events: list[PendingEvent], owners: list[int], origins: list[int]
-              ) -> list[commerce.Happened]:
-    return [commerce.Happened(customer_id=owner, origin_id=origin, message_id=event.message_id,
+              ) -> list[Happened]:
+    return [Happened(customer_id=owner, origin_id=origin, message_id=event.message_id,
                               at=event.timestamp, change=event.commerce)
             for event, owner, origin in zip(events, owners, origins, strict=True)
             if event.commerce is not None]
