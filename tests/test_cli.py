@@ -98,3 +98,13 @@ def test_demo_loads_through_ingestion_and_loads_nothing_twice(settings, engine):
     with session_scope(engine, writes=False) as session:
         assert session.scalar(select(func.count()).select_from(Event)) == stored
         assert team.find_user(session=session, email="owner@clientela.demo") is not None
+
+
+def test_carts_abandon_marks_carts_left_alone(settings, engine, client, write_key):
+    client.post("/v1/track", json={"writeKey": write_key, "userId": "u1", "event": "Product Added",
+                                   "timestamp": "2026-01-01T10:00:00Z",
+                                   "properties": {"sku": "S1", "price": 5}})
+    done = _run(settings, "carts", "abandon", env={"CLIENTELA_CART_ABANDON_MINUTES": "30"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1 carts abandoned"
+    assert _run(settings, "carts", "abandon").stdout.strip() == "0 carts abandoned"

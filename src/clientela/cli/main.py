@@ -1,4 +1,4 @@
-"""`clientela`: serve, migrate, keys, users, demo."""
+"""`clientela`: serve, migrate, keys, users, demo, import."""
 
 from __future__ import annotations
 
@@ -24,8 +24,12 @@ app = typer.Typer(help="Clientela: the open-source customer platform for online 
                   no_args_is_help=True, pretty_exceptions_enable=False)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
+import_app = typer.Typer(help="Load data sets and files.", no_args_is_help=True)
+carts_app = typer.Typer(help="Shopping carts.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
+app.add_typer(import_app, name="import")
+app.add_typer(carts_app, name="carts")
 err = Console(stderr=True)
 
 
@@ -133,3 +137,46 @@ def demo(visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 
 
     upgrade(get_engine())
     load_demo(engine=get_engine(), settings=get_settings(), visitors=visitors, seed=seed)
+
+
+@import_app.command("cdnow")
+def import_cdnow(sample: Annotated[bool, typer.Option(
+        help="The 2,357-customer sample of the published papers instead of all 23,570.")]
+        = False) -> None:
+    """Load the CDNOW purchase log: customers `cdnow-<id>`, one USD order per purchase."""
+    from rich.progress import Progress
+
+    from clientela.commerce import cdnow
+
+    settings = get_settings()
+    engine = get_engine()
+    upgrade(engine)
+    try:
+        rows = cdnow.purchases(sample=sample)
+    except ClientelaError as error:
+        _fail(error)
+    with Progress(console=err, transient=True) as progress, session_scope(engine) as session:
+        task = progress.add_task("importing CDNOW purchases", total=len(rows))
+        done = cdnow.load(session=session, rows=rows, exchange=settings.exchange,
+                          progress=lambda count: progress.advance(task, count))
+    typer.echo(f"CDNOW: {done.customers} customers ({done.new_customers} new), "
+               f"{done.orders} orders ({done.new_orders} new)")
+    if settings.exchange.to_store(100, cdnow.CURRENCY) is None:
+        typer.echo(f"note: the orders are in USD and the store currency is "
+                   f"{settings.store_currency} with no USD rate: they count as orders but add "
+                   "no revenue (set CLIENTELA_CURRENCY_RATES or CLIENTELA_STORE_CURRENCY=USD)")
+
+
+@carts_app.command("abandon")
+def carts_abandon() -> None:
+    """Mark open carts left alone for CLIENTELA_CART_ABANDON_MINUTES as abandoned."""
+    from clientela.commerce.carts import abandon_carts
+    from clientela.core.clock import utcnow
+
+    settings = get_settings()
+    engine = get_engine()
+    upgrade(engine)
+    with session_scope(engine) as session:
+        count = abandon_carts(session=session, now=utcnow(),
+                              after_minutes=settings.cart_abandon_minutes)
+    typer.echo(f"{count} carts abandoned")
