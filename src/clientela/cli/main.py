@@ -180,3 +180,45 @@ def carts_abandon() -> None:
         count = abandon_carts(session=session, now=utcnow(),
                               after_minutes=settings.cart_abandon_minutes)
     typer.echo(f"{count} carts abandoned")
+
+
+@import_app.command("orders")
+def import_orders(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A CSV file with a header row.")],
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="COLUMN=HEADER for a column whose header in the file differs.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        help="Import the valid orders and report the others (default: all or nothing).")]
+        = False,
+) -> None:
+    """Orders from a CSV file, one row per order or per item; re-importing changes nothing."""
+    from rich.progress import Progress
+
+    from clientela.commerce import imports
+
+    settings = get_settings()
+    engine = get_engine()
+    upgrade(engine)
+    mapping = dict(item.split("=", 1) for item in map_ or [] if "=" in item)
+    try:
+        rows = list(imports.read_rows(file.read_text(encoding="utf-8-sig"), mapping))
+        with Progress(console=err, transient=True) as progress, \
+                session_scope(engine) as session:
+            task = progress.add_task("importing orders", total=len(rows))
+            report = imports.import_orders(
+                session=session, rows=rows, exchange=settings.exchange,
+                default_region=settings.default_country, skip_invalid=skip_invalid,
+                progress=lambda count: progress.advance(task, count))
+    except imports.ImportRefused as refused:
+        for problem in refused.report.problems:
+            typer.echo(f"{file}: {problem}", err=True)
+        err.print(f"[red]error[/red] {len(refused.report.problems)} problem(s); nothing "
+                  "imported (--skip-invalid imports the valid orders)")
+        raise typer.Exit(2) from None
+    except ClientelaError as error:
+        _fail(error)
+    for problem in report.problems:
+        typer.echo(f"{file}: {problem} (order skipped)", err=True)
+    typer.echo(f"{report.rows} rows: {report.orders} orders ({report.new_orders} new), "
+               f"{report.skipped_orders} skipped")

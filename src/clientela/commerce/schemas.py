@@ -103,3 +103,17 @@ class CartOut(BaseModel):
     order_id: int | None
     updated_at: datetime
     abandoned_at: datetime | None
+
+
+class ImportProblem(BaseModel):
+    line: int
+    column: str
+    rule: str
+
+
+class ImportReport(BaseModel):
+    rows: int
+    orders: int
+    new_orders: int
+    skipped_orders: int
+    problems: list[ImportProblem] = Field(description="Rows left out with --skip-invalid.")

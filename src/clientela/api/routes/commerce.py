@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from clientela.api.deps import (
     Limit,
@@ -14,9 +15,11 @@ from clientela.api.deps import (
     SecretKeyDep,
     SettingsDep,
 )
-from clientela.commerce import queries
+from clientela.api.responses import FastJSONResponse
+from clientela.commerce import imports, queries
 from clientela.commerce.schemas import (
     CartOut,
+    ImportReport,
     OrderOut,
     OrderPage,
     ProductDetail,
@@ -26,9 +29,12 @@ from clientela.config import Settings
 from clientela.core.errors import InvalidInput
 from clientela.core.pagination import decode_cursor, encode_cursor, time_position
 from clientela.customers import service as customers
+from clientela.db import session_scope
 
 router = APIRouter(prefix="/api/v1", tags=["commerce"])
 Status = Annotated[str | None, Query(max_length=16)]
+MapText = Annotated[str, Query(max_length=300, pattern=r"^[^\x00]*$")]
+MAX_CSV_BYTES = 50 * 1024 * 1024
 
 
 @router.get("/products", response_model=ProductPage)
@@ -83,6 +89,48 @@ def customer_carts(customer_id: RowId, session: ReadSessionDep,
     """One customer's carts (open, converted, abandoned), most recently changed first."""
     customers.get_customer(session=session, customer_id=customer_id)
     return queries.carts(session=session, customer_id=customer_id)
+
+
+@router.post("/imports/orders", response_model=ImportReport, openapi_extra={
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
+async def import_orders_csv(
+    request: Request, settings: SettingsDep, _key: SecretKeyDep,
+    skip_invalid: bool = False,
+    mapped: Annotated[list[MapText] | None,
+                      Query(alias="map", description="COLUMN=HEADER")] = None,
+) -> Any:
+    """Import orders from a CSV body (as `clientela import orders`): all or nothing unless
+    `skip_invalid`; a 400 lists every problem by line and column."""
+    body = await request.body()
+    if len(body) > MAX_CSV_BYTES:
+        raise InvalidInput(f"body: larger than {MAX_CSV_BYTES} bytes", code="payload_too_large")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("body: must be UTF-8 text", code="invalid_encoding") from None
+    mapping = dict(item.split("=", 1) for item in mapped or [] if "=" in item)
+    engine = request.app.state.engine
+
+    def run() -> imports.Report:
+        with session_scope(engine) as session:
+            return imports.import_orders(
+                session=session, rows=list(imports.read_rows(text, mapping)),
+                exchange=settings.exchange, default_region=settings.default_country,
+                skip_invalid=skip_invalid)
+
+    try:
+        report = await run_in_threadpool(run)
+    except imports.ImportRefused as refused:
+        return FastJSONResponse(status_code=400, content={
+            "code": refused.code, "message": refused.message,
+            "problems": [_problem(problem) for problem in refused.report.problems]})
+    return ImportReport(rows=report.rows, orders=report.orders, new_orders=report.new_orders,
+                        skipped_orders=report.skipped_orders,
+                        problems=[_problem(problem) for problem in report.problems])
+
+
+def _problem(problem: imports.Problem) -> dict[str, Any]:
+    return {"line": problem.line, "column": problem.column, "rule": problem.rule}
 
 
 def _order_page(session: ReadSessionDep, settings: Settings, customer_id: int | None,

@@ -1,0 +1,220 @@
+"""CSV imports of orders: one row per order or one per item, checked whole before anything
+is written (unless invalid orders are to be skipped), upserted by order id."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from clientela.commerce.ecommerce import Line
+from clientela.commerce.models import ORDER_STATUSES
+from clientela.commerce.service import OrderRecord, find_order, record_order
+from clientela.core.errors import InvalidInput
+from clientela.core.money import Exchange, currency_code, to_minor
+from clientela.customers import profile
+from clientela.customers import service as customers
+from clientela.customers.normalize import normalize_email
+from clientela.customers.schemas import CustomerIn
+from clientela.tracking.schemas import parse_time
+
+SOURCE = "import"
+ORDER_COLUMNS = ("order_id", "customer_user_id", "customer_email", "customer_first_name",
+                 "customer_last_name", "placed_at", "status", "currency", "total", "subtotal",
+                 "discount", "shipping", "tax", "coupon", "channel")
+ITEM_COLUMNS = ("product_id", "sku", "product_name", "category", "brand", "quantity",
+                "unit_price")
+COLUMNS = ORDER_COLUMNS + ITEM_COLUMNS
+MAX_PROBLEMS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int
+    column: str
+    rule: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}, column {self.column}: {self.rule}"
+
+
+@dataclass(slots=True)
+class Report:
+    rows: int = 0
+    orders: int = 0
+    new_orders: int = 0
+    skipped_orders: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+class ImportRefused(InvalidInput):
+    """The file has invalid rows and was not imported; `report` lists them."""
+
+    def __init__(self, report: Report) -> None:
+        shown = "; ".join(str(problem) for problem in report.problems[:5])
+        super().__init__(f"{len(report.problems)} problem(s), nothing imported: {shown}",
+                         code="invalid_file")
+        self.report = report
+
+
+@dataclass(slots=True)
+class _Order:
+    first_line: int
+    values: dict[str, str]
+    lines: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+
+
+def read_rows(text: str, mapping: Mapping[str, str] | None = None
+              ) -> Iterable[tuple[int, dict[str, str]]]:
+    """(line number, row by Clientela's column names) for each data row of a CSV file;
+    `mapping` names the file's header for any column whose header differs."""
+    reader = csv.DictReader(io.StringIO(text))
+    headers = {column: (mapping or {}).get(column, column) for column in COLUMNS}
+    unknown = set(mapping or {}) - set(COLUMNS)
+    if unknown:
+        raise InvalidInput(f"mapping: unknown column(s) {', '.join(sorted(unknown))}; "
+                           f"columns are {', '.join(COLUMNS)}", code="invalid_mapping")
+    try:
+        for row in reader:
+            yield reader.line_num, {column: (row.get(header) or "").strip()
+                                    for column, header in headers.items()}
+    except csv.Error as error:
+        raise InvalidInput(f"line {reader.line_num}: not readable as CSV ({error})",
+                           code="invalid_csv") from None
+
+
+def import_orders(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]],
+                  exchange: Exchange, default_region: str, skip_invalid: bool = False,
+                  progress: Callable[[int], None] = lambda _done: None) -> Report:
+    """Import orders from rows (see `read_rows`); raises ImportRefused, writing nothing, when
+    any row is invalid, unless `skip_invalid` (then the invalid orders are left out)."""
+    report = Report()
+    orders: dict[str, _Order] = {}
+    for line, row in rows:
+        report.rows += 1
+        order_id = row["order_id"]
+        if not order_id:
+            report.problems.append(Problem(line, "order_id", "required"))
+            continue
+        order = orders.setdefault(order_id, _Order(line, row))
+        order.lines.append((line, row))
+    records: list[tuple[OrderRecord, dict[str, str]]] = []
+    for order in orders.values():
+        found = _checked(order, exchange.store_currency)
+        if isinstance(found, list):
+            report.problems += found
+            report.skipped_orders += 1
+        else:
+            records.append((found, order.values))
+    if report.problems and not skip_invalid:
+        report.problems = report.problems[:MAX_PROBLEMS]
+        raise ImportRefused(report)
+    for record, values in records:
+        known = find_order(session=session, source=SOURCE, external_id=record.external_id)
+        customer_id = _customer(session, values, known.customer_id if known else None,
+                                record.placed_at, default_region)
+        record_order(session=session, source=SOURCE, record=record, customer_id=customer_id,
+                     exchange=exchange)
+        report.orders += 1
+        report.new_orders += known is None
+        progress(len(orders[record.external_id].lines))
+    return report
+
+
+def _checked(order: _Order, store_currency: str) -> OrderRecord | list[Problem]:
+    problems: list[Problem] = []
+
+    def read(reader: Callable[[], Any], line: int, column: str) -> Any:
+        try:
+            return reader()
+        except InvalidInput as error:
+            problems.append(Problem(line, column, error.message.partition(": ")[2]
+                                    or error.message))
+            return None
+
+    values, line = order.values, order.first_line
+    for other_line, row in order.lines[1:]:
+        for column in ORDER_COLUMNS:
+            if row[column] and row[column] != values[column]:
+                problems.append(Problem(other_line, column,
+                                        f"differs from line {line} of the same order"))
+    if not values["customer_user_id"] and not values["customer_email"]:
+        problems.append(Problem(line, "customer_email", "customer_email or customer_user_id "
+                                "is required"))
+    if values["customer_email"] and normalize_email(values["customer_email"]) is None:
+        problems.append(Problem(line, "customer_email", "not an e-mail address"))
+    placed = read(lambda: _placed(values["placed_at"]), line, "placed_at")
+    status = values["status"] or "placed"
+    if status not in ORDER_STATUSES:
+        problems.append(Problem(line, "status", f"must be one of {', '.join(ORDER_STATUSES)}"))
+    currency = read(lambda: currency_code(values["currency"] or store_currency, "currency"),
+                    line, "currency") or store_currency
+    amounts = {name: read(partial(_amount, values[name], currency), line, name)
+               for name in ("total", "subtotal", "discount", "shipping", "tax")}
+    items = [item for item in (_item(row, number, currency, read)
+                               for number, row in order.lines) if item is not None]
+    total = amounts["total"]
+    if total is None and items:
+        total = sum((item.price_cents or 0) * item.quantity for item in items)
+    if total is None and not values["total"]:
+        problems.append(Problem(line, "total", "required when the order has no items"))
+    if problems or placed is None or total is None:
+        return problems
+    return OrderRecord(
+        external_id=values["order_id"], status=status, currency=currency, placed_at=placed,
+        total_cents=total, subtotal_cents=amounts["subtotal"],
+        discount_cents=amounts["discount"] or 0, shipping_cents=amounts["shipping"] or 0,
+        tax_cents=amounts["tax"] or 0, coupon=values["coupon"] or None,
+        channel=values["channel"] or "web", lines=tuple(items))
+
+
+def _item(row: dict[str, str], line: int, currency: str,
+          read: Callable[[Callable[[], Any], int, str], Any]) -> Line | None:
+    if not any(row[column] for column in ITEM_COLUMNS):
+        return None
+    quantity = read(lambda: _quantity(row["quantity"]), line, "quantity")
+    price = read(lambda: _amount(row["unit_price"], currency), line, "unit_price")
+    return Line(product_id=row["product_id"] or None, sku=row["sku"] or None,
+                name=row["product_name"] or None, category=row["category"] or None,
+                brand=row["brand"] or None, quantity=quantity if quantity is not None else 1,
+                price_cents=price)
+
+
+def _placed(text: str) -> datetime:
+    if not text:
+        raise InvalidInput("placed_at: required", code="invalid_row")
+    moment = parse_time(text, "placed_at")
+    assert moment is not None
+    return moment
+
+
+def _amount(text: str, currency: str) -> int | None:
+    return to_minor(text, "amount", currency) if text else None
+
+
+def _quantity(text: str) -> int:
+    if not text:
+        return 1
+    if not text.isdigit():
+        raise InvalidInput("quantity: must be a whole number", code="invalid_row")
+    return int(text)
+
+
+def _customer(session: Session, values: dict[str, str], known: int | None, placed: datetime,
+              region: str) -> int:
+    fields = {"email": values["customer_email"] or None,
+              "user_id": values["customer_user_id"] or None,
+              "first_name": values["customer_first_name"] or None,
+              "last_name": values["customer_last_name"] or None}
+    stated = {key: value for key, value in fields.items() if value}
+    if stated.keys() & {"email", "user_id"}:
+        customer, _new = profile.upsert_customer(session=session, data=CustomerIn(**stated),
+                                                 default_region=region)
+        return customer.id
+    return known or customers.create_customer(session=session, seen_at=placed)

@@ -1,0 +1,120 @@
+"""`clientela import orders FILE.csv`: all or nothing, a report by line and column, upserts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from clientela.commerce.models import Order, OrderItem
+from clientela.customers.models import Customer
+from clientela.db import session_scope
+from tests.test_cli import _run
+
+ONE_ROW_PER_ITEM = """\
+order_id,customer_email,customer_first_name,placed_at,currency,total,sku,product_name,quantity,unit_price
+1001,ana@example.com,Ana,2026-05-01T10:00:00Z,BRL,109.80,TEE-1,Camiseta,2,49.90
+1001,,,,,,CAP-1,Boné,1,10.00
+1002,bruno@example.com,Bruno,2026-05-02,BRL,,MUG-1,Caneca,3,15.00
+"""
+ONE_ROW_PER_ORDER = """\
+Pedido,E-mail,Data,Valor,Status
+2001,carla@example.com,2026-06-01T09:30:00-03:00,250.00,paid
+2002,carla@example.com,2026-06-05T09:30:00-03:00,100.00,cancelled
+"""
+BROKEN = """\
+order_id,customer_email,placed_at,total,quantity,unit_price
+3001,dora@example.com,2026-07-01,abc,,
+3002,,2026-07-02,10.00,,
+3003,eva@example.com,yesterday,10.00,,
+3004,fabio@example.com,2026-07-04,,x,5
+3005,gil@example.com,2026-07-05,20.00,,
+"""
+
+
+def _file(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def _orders(engine) -> dict[str, tuple[str, int, int]]:
+    with session_scope(engine, writes=False) as session:
+        rows = session.execute(select(Order.external_id, Order.status, Order.total_cents,
+                                      func.count(OrderItem.id))
+                               .outerjoin(OrderItem, OrderItem.order_id == Order.id)
+                               .group_by(Order.id).order_by(Order.external_id)).all()
+    return {row[0]: (row[1], row[2], row[3]) for row in rows}
+
+
+def test_one_row_per_item_groups_into_orders_and_reimporting_changes_nothing(
+        settings, engine, tmp_path):
+    path = _file(tmp_path, "orders.csv", ONE_ROW_PER_ITEM)
+    done = _run(settings, "import", "orders", path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3 rows: 2 orders (2 new), 0 skipped"
+    assert _orders(engine) == {"1001": ("placed", 10980, 2), "1002": ("placed", 4500, 1)}
+    again = _run(settings, "import", "orders", path)
+    assert again.stdout.strip() == "3 rows: 2 orders (0 new), 0 skipped"
+    assert _orders(engine) == {"1001": ("placed", 10980, 2), "1002": ("placed", 4500, 1)}
+    with session_scope(engine, writes=False) as session:
+        totals = dict(session.execute(select(Customer.email, Customer.revenue_cents)).all())
+    assert totals == {"ana@example.com": 10980, "bruno@example.com": 4500}
+
+
+def test_headers_are_mapped_onto_columns(settings, engine, tmp_path):
+    path = _file(tmp_path, "pedidos.csv", ONE_ROW_PER_ORDER)
+    done = _run(settings, "import", "orders", path, "--map", "order_id=Pedido",
+                "--map", "customer_email=E-mail", "--map", "placed_at=Data",
+                "--map", "total=Valor", "--map", "status=Status")
+    assert done.returncode == 0, done.stderr
+    assert _orders(engine) == {"2001": ("paid", 25000, 0), "2002": ("cancelled", 10000, 0)}
+    with session_scope(engine, writes=False) as session:
+        customer = session.scalars(select(Customer)).one()
+        assert (customer.orders_count, customer.revenue_cents,
+                customer.first_order_at.isoformat()) == (1, 25000, "2026-06-01T12:30:00+00:00")
+
+
+def test_a_file_with_bad_rows_is_refused_whole_with_each_problem_named(
+        settings, engine, tmp_path):
+    path = _file(tmp_path, "broken.csv", BROKEN)
+    done = _run(settings, "import", "orders", path)
+    assert done.returncode == 2
+    problems = [line.split(": ", 1)[1] for line in done.stderr.splitlines()
+                if line.startswith(path)]
+    assert problems == [
+        "line 2, column total: 'abc' is not a number",
+        "line 3, column customer_email: customer_email or customer_user_id is required",
+        "line 4, column placed_at: 'yesterday' is not an ISO-8601 date-time",
+        "line 5, column quantity: must be a whole number",
+    ]
+    assert "nothing imported" in done.stderr
+    assert _orders(engine) == {}
+    skipped = _run(settings, "import", "orders", path, "--skip-invalid")
+    assert skipped.returncode == 0, skipped.stderr
+    assert skipped.stdout.strip() == "5 rows: 1 orders (1 new), 4 skipped"
+    assert _orders(engine) == {"3005": ("placed", 2000, 0)}
+
+
+def test_the_api_takes_the_same_file(api, engine):
+    headers = {"Content-Type": "text/csv"}
+    answer = api.post("/api/v1/imports/orders", content=ONE_ROW_PER_ITEM.encode(),
+                      headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"rows": 3, "orders": 2, "new_orders": 2, "skipped_orders": 0,
+                             "problems": []}
+    refused = api.post("/api/v1/imports/orders", content=BROKEN.encode(), headers=headers)
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "invalid_file"
+    assert refused.json()["problems"][0] == {"line": 2, "column": "total",
+                                             "rule": "'abc' is not a number"}
+    assert len(refused.json()["problems"]) == 4
+    assert set(_orders(engine)) == {"1001", "1002"}
+    mapped = api.post("/api/v1/imports/orders", content=ONE_ROW_PER_ORDER.encode(),
+                      headers=headers, params=[("map", "order_id=Pedido"),
+                                               ("map", "customer_email=E-mail"),
+                                               ("map", "placed_at=Data"), ("map", "total=Valor"),
+                                               ("map", "status=Status"), ("skip_invalid", "true")])
+    assert mapped.json()["new_orders"] == 2
+    assert api.post("/api/v1/imports/orders", content=b"\xff\xfe",
+                    headers=headers).json()["code"] == "invalid_encoding"
