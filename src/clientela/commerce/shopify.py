@@ -3,16 +3,20 @@ Product) read as Clientela's orders, refunds, customers and products."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 
 from clientela.commerce.catalog import ProductRecord
 from clientela.commerce.ecommerce import Line
-from clientela.commerce.payloads import identifier, items, moment, money, object_at, text
+from clientela.commerce.payloads import (
+    identifier,
+    items,
+    moment,
+    money,
+    object_at,
+    order_line,
+    text,
+)
 from clientela.commerce.service import OrderRecord, RefundRecord
-from clientela.core.errors import InvalidInput
 from clientela.core.money import currency_code
 
 SOURCE = "shopify"
@@ -24,15 +28,6 @@ PRIVACY_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 # Where an order was placed (`source_name`) in the words of the channel column.
 _CHANNELS = {"web": "web", "pos": "store", "shopify_draft_order": "phone", "iphone": "app",
              "android": "app"}
-
-
-def signed(body: bytes, signature: str | None, secret: str) -> bool:
-    """Whether `signature` (X-Shopify-Hmac-Sha256) is the base64 HMAC-SHA256 of the raw
-    body with the app secret; compared in constant time."""
-    if not signature:
-        return False
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-    return hmac.compare_digest(expected, signature.strip().encode())
 
 
 def order_record(order: dict[str, Any]) -> OrderRecord:
@@ -51,7 +46,7 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
                      if isinstance(code, dict) and code.get("code")), None),
         channel=_CHANNELS.get(str(order.get("source_name") or "web"),
                               str(order.get("source_name"))[:64]),
-        lines=tuple(_line(item, currency, f"line_items[{index}]")
+        lines=tuple(order_line(item, currency, f"line_items[{index}]")
                     for index, item in enumerate(items(order, "line_items"))),
         refunds=refunds)
 
@@ -138,14 +133,3 @@ def _shipping(order: dict[str, Any], currency: str) -> int:
                for line in items(order, "shipping_lines") if isinstance(line, dict))
 
 
-def _line(item: Any, currency: str, where: str) -> Line:
-    if not isinstance(item, dict):
-        raise InvalidInput(f"{where}: must be an object", code="invalid_webhook")
-    quantity = item.get("quantity", 1)
-    if type(quantity) is not int or quantity < 0:
-        raise InvalidInput(f"{where}.quantity: must be a whole number", code="invalid_webhook")
-    product_id = item.get("product_id")
-    return Line(product_id=None if product_id is None else str(product_id),
-                sku=text(item.get("sku")), name=text(item.get("name") or item.get("title")),
-                brand=text(item.get("vendor")), quantity=quantity,
-                price_cents=money(item, "price", currency, where))

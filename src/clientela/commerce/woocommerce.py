@@ -3,15 +3,20 @@ customers, products) read as Clientela's orders, refunds, customers and products
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from datetime import datetime
 from typing import Any
 
 from clientela.commerce.catalog import ProductRecord
 from clientela.commerce.ecommerce import Line
-from clientela.commerce.payloads import identifier, items, moment, money, object_at, text
+from clientela.commerce.payloads import (
+    identifier,
+    items,
+    moment,
+    money,
+    object_at,
+    order_line,
+    text,
+)
 from clientela.commerce.service import OrderRecord, RefundRecord
 from clientela.core.errors import InvalidInput
 from clientela.core.money import currency_code
@@ -23,15 +28,6 @@ _STATUSES = {"pending": "placed", "on-hold": "placed", "failed": "placed", "draf
              "cancelled": "cancelled", "refunded": "refunded", "trash": "cancelled"}
 _CHANNELS = {"checkout": "web", "store-api": "web", "admin": "phone", "rest-api": "web",
              "pos": "store"}
-
-
-def signed(body: bytes, signature: str | None, secret: str) -> bool:
-    """Whether `signature` (X-WC-Webhook-Signature) is the base64 HMAC-SHA256 of the raw
-    body with the webhook's secret; compared in constant time."""
-    if not signature:
-        return False
-    expected = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest())
-    return hmac.compare_digest(expected, signature.strip().encode())
 
 
 def is_ping(body: bytes) -> bool:
@@ -63,7 +59,7 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
         tax_cents=money(order, "total_tax", currency) or 0,
         coupon=text(coupons[0].get("code")) if coupons else None,
         channel=_CHANNELS.get(str(order.get("created_via") or "checkout"), "web"),
-        lines=tuple(_line(item, currency, f"line_items[{index}]")
+        lines=tuple(order_line(item, currency, f"line_items[{index}]")
                     for index, item in enumerate(items(order, "line_items"))),
         refunds=tuple(_refund(refund, currency, order, f"refunds[{index}]")
                       for index, refund in enumerate(items(order, "refunds"))))
@@ -103,18 +99,6 @@ def product_record(product: dict[str, Any], currency: str) -> ProductRecord:
                   image_url=text(images[0].get("src")) if images else None),
         stock=stock if type(stock) is int else None,
         active=product.get("status", "publish") == "publish")
-
-
-def _line(item: Any, currency: str, where: str) -> Line:
-    if not isinstance(item, dict):
-        raise InvalidInput(f"{where}: must be an object", code="invalid_webhook")
-    quantity = item.get("quantity", 1)
-    if type(quantity) is not int or quantity < 0:
-        raise InvalidInput(f"{where}.quantity: must be a whole number", code="invalid_webhook")
-    product_id = item.get("product_id")
-    return Line(product_id=str(product_id) if product_id else None, sku=text(item.get("sku")),
-                name=text(item.get("name")), quantity=quantity,
-                price_cents=money(item, "price", currency, where))
 
 
 def _refund(refund: Any, currency: str, order: dict[str, Any], where: str) -> RefundRecord:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -10,7 +12,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from clientela.api.responses import FastJSONResponse
-from clientela.commerce import shopify, woocommerce
+from clientela.commerce import woocommerce
+from clientela.commerce.payloads import signed
 from clientela.commerce.webhooks import receive_shopify, receive_woocommerce
 from clientela.config import Settings
 from clientela.core.errors import InvalidInput, NotFound, Unauthorized
@@ -29,7 +32,7 @@ async def shopify_webhook(request: Request) -> FastJSONResponse:
         raise NotFound("Shopify webhooks are not configured (CLIENTELA_SHOPIFY_WEBHOOK_SECRET)",
                        code="not_configured")
     body = await _body(request)
-    if not shopify.signed(body, request.headers.get("x-shopify-hmac-sha256"), secret):
+    if not signed(body, request.headers.get("x-shopify-hmac-sha256"), secret):
         raise Unauthorized("X-Shopify-Hmac-Sha256: does not match the body",
                            code="invalid_signature")
     topic = request.headers.get("x-shopify-topic")
@@ -38,17 +41,8 @@ async def shopify_webhook(request: Request) -> FastJSONResponse:
     if not topic or not delivery:
         raise InvalidInput("X-Shopify-Topic and X-Shopify-Webhook-Id: both are required",
                            code="invalid_webhook")
-    payload = _object(body)
-    engine = request.app.state.engine
-
-    def receive() -> bool:
-        with session_scope(engine) as session:
-            return receive_shopify(session=session, topic=topic, delivery_id=delivery,
-                                   payload=payload, exchange=settings.exchange,
-                                   default_region=settings.default_country)
-
-    new = await run_in_threadpool(receive)
-    return FastJSONResponse({"success": True, "duplicate": not new})
+    return await _receive(request, partial(receive_shopify, topic=topic, delivery_id=delivery,
+                                           payload=_object(body)))
 
 
 @router.post("/woocommerce/webhooks")
@@ -63,23 +57,28 @@ async def woocommerce_webhook(request: Request) -> FastJSONResponse:
     signature = request.headers.get("x-wc-webhook-signature")
     if signature is None and woocommerce.is_ping(body):
         return FastJSONResponse({"success": True})  # sent unsigned when the hook is created
-    if not woocommerce.signed(body, signature, secret):
+    if not signed(body, signature, secret):
         raise Unauthorized("X-WC-Webhook-Signature: does not match the body",
                            code="invalid_signature")
     topic = request.headers.get("x-wc-webhook-topic")
     if not topic or "." not in topic:
         raise InvalidInput("X-WC-Webhook-Topic: required, as resource.event",
                            code="invalid_webhook")
-    payload = _object(body)
+    return await _receive(request, partial(receive_woocommerce, topic=topic,
+                                           payload=_object(body)))
+
+
+async def _receive(request: Request, receive: Callable[..., bool]) -> FastJSONResponse:
+    """Apply a verified webhook in a transaction of its own; whether it was seen before."""
+    settings: Settings = request.app.state.settings
     engine = request.app.state.engine
 
-    def receive() -> bool:
+    def apply() -> bool:
         with session_scope(engine) as session:
-            return receive_woocommerce(session=session, topic=topic, payload=payload,
-                                       exchange=settings.exchange,
-                                       default_region=settings.default_country)
+            return receive(session=session, exchange=settings.exchange,
+                           default_region=settings.default_country)
 
-    new = await run_in_threadpool(receive)
+    new = await run_in_threadpool(apply)
     return FastJSONResponse({"success": True, "duplicate": not new})
 
 
