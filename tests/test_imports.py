@@ -101,7 +101,7 @@ def test_the_api_takes_the_same_file(api, engine):
     answer = api.post("/api/v1/imports/orders", content=ONE_ROW_PER_ITEM.encode(),
                       headers=headers)
     assert answer.status_code == 200, answer.text
-    assert answer.json() == {"rows": 3, "orders": 2, "new_orders": 2, "skipped_orders": 0,
+    assert answer.json() == {"rows": 3, "imported": 2, "new": 2, "skipped": 0,
                              "problems": []}
     refused = api.post("/api/v1/imports/orders", content=BROKEN.encode(), headers=headers)
     assert refused.status_code == 400
@@ -115,6 +115,62 @@ def test_the_api_takes_the_same_file(api, engine):
                                                ("map", "customer_email=E-mail"),
                                                ("map", "placed_at=Data"), ("map", "total=Valor"),
                                                ("map", "status=Status"), ("skip_invalid", "true")])
-    assert mapped.json()["new_orders"] == 2
+    assert mapped.json()["new"] == 2
     assert api.post("/api/v1/imports/orders", content=b"\xff\xfe",
                     headers=headers).json()["code"] == "invalid_encoding"
+
+
+CUSTOMERS = """\
+user_id,email,phone,first_name,last_name,birthday,city,country,email_marketing,tags
+u-1,ana@example.com,(11) 98765-4321,Ana,Souza,1990-04-12,São Paulo,BR,subscribed,vip;newsletter
+,bruno@example.com,,Bruno,,,,,unsubscribed,
+"""
+PRODUCTS = """\
+product_id,sku,name,category,brand,price,currency,stock,active
+P-1,TEE-1,Camiseta,Roupas > Camisetas,Garoa,49.90,BRL,12,true
+P-2,MUG-1,Caneca,Casa,,15,,0,false
+"""
+
+
+def test_customers_and_products_from_csv(settings, engine, api, tmp_path):
+    done = _run(settings, "import", "customers", _file(tmp_path, "c.csv", CUSTOMERS))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2 rows: 2 customers (2 new), 0 skipped"
+    again = _run(settings, "import", "customers", _file(tmp_path, "c.csv", CUSTOMERS))
+    assert again.stdout.strip() == "2 rows: 2 customers (0 new), 0 skipped"
+    ana = api.get("/api/v1/customers", params={"user_id": "u-1"}).json()["items"][0]
+    assert (ana["email"], ana["phone"], ana["birthday"], ana["city"], ana["tags"],
+            ana["consent"]["email_marketing"]) == (
+        "ana@example.com", "+5511987654321", "1990-04-12", "São Paulo", ["newsletter", "vip"],
+        "subscribed")
+    done = _run(settings, "import", "products", _file(tmp_path, "p.csv", PRODUCTS))
+    assert done.stdout.strip() == "2 rows: 2 products (2 new), 0 skipped"
+    products = api.get("/api/v1/products").json()["items"]
+    assert [(p["external_id"], p["name"], p["category"], p["price"], p["currency"], p["stock"],
+             p["active"]) for p in products] == [
+        ("P-1", "Camiseta", "Roupas > Camisetas", "49.90", "BRL", 12, True),
+        ("P-2", "Caneca", "Casa", "15.00", "BRL", 0, False)]
+
+
+def test_bad_customer_and_product_rows_are_named(settings, api, tmp_path):
+    bad_customers = ("email,phone,birthday,email_marketing\n"
+                     "not-an-email,,1990-13-01,maybe\n,12,,\n")
+    done = _run(settings, "import", "customers", _file(tmp_path, "c.csv", bad_customers))
+    assert done.returncode == 2
+    problems = [line.split(": ", 1)[1] for line in done.stderr.splitlines()
+                if line.startswith(str(tmp_path))]
+    assert problems[:3] == ["line 2, column email: not an e-mail address",
+                            "line 2, column email_marketing: must be subscribed or unsubscribed",
+                            "line 2, column birthday: Input should be a valid date or datetime, "
+                            "month value is outside expected range of 1-12"]
+    assert "line 3, column email: email or user_id is required" in problems
+    assert "line 3, column phone: not a phone number" in problems
+    assert api.get("/api/v1/customers").json()["items"] == []
+    refused = api.post("/api/v1/imports/products", content=b"product_id,price,stock\n,x,1.5\n",
+                       headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 400
+    assert refused.json()["problems"] == [
+        {"line": 2, "column": "product_id", "rule": "required"},
+        {"line": 2, "column": "price", "rule": "'x' is not a number"},
+        {"line": 2, "column": "stock", "rule": "must be a whole number"}]
+

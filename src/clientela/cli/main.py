@@ -182,17 +182,7 @@ def carts_abandon() -> None:
     typer.echo(f"{count} carts abandoned")
 
 
-@import_app.command("orders")
-def import_orders(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="A CSV file with a header row.")],
-    map_: Annotated[list[str] | None, typer.Option(
-        "--map", help="COLUMN=HEADER for a column whose header in the file differs.")] = None,
-    skip_invalid: Annotated[bool, typer.Option(
-        help="Import the valid orders and report the others (default: all or nothing).")]
-        = False,
-) -> None:
-    """Orders from a CSV file, one row per order or per item; re-importing changes nothing."""
+def _import_csv(kind: str, file: Path, mapping: list[str] | None, skip_invalid: bool) -> None:
     from rich.progress import Progress
 
     from clientela.commerce import imports
@@ -200,25 +190,54 @@ def import_orders(
     settings = get_settings()
     engine = get_engine()
     upgrade(engine)
-    mapping = dict(item.split("=", 1) for item in map_ or [] if "=" in item)
     try:
-        rows = list(imports.read_rows(file.read_text(encoding="utf-8-sig"), mapping))
+        text = file.read_text(encoding="utf-8-sig")
         with Progress(console=err, transient=True) as progress, \
                 session_scope(engine) as session:
-            task = progress.add_task("importing orders", total=len(rows))
-            report = imports.import_orders(
-                session=session, rows=rows, exchange=settings.exchange,
-                default_region=settings.default_country, skip_invalid=skip_invalid,
-                progress=lambda count: progress.advance(task, count))
+            task = progress.add_task(f"importing {kind}", total=None)
+            report = imports.import_file(
+                session=session, kind=kind, text=text,
+                mapping=dict(item.split("=", 1) for item in mapping or [] if "=" in item),
+                exchange=settings.exchange, default_region=settings.default_country,
+                skip_invalid=skip_invalid, progress=lambda count: progress.advance(task, count))
     except imports.ImportRefused as refused:
         for problem in refused.report.problems:
             typer.echo(f"{file}: {problem}", err=True)
         err.print(f"[red]error[/red] {len(refused.report.problems)} problem(s); nothing "
-                  "imported (--skip-invalid imports the valid orders)")
+                  "imported (--skip-invalid imports the valid rows)")
         raise typer.Exit(2) from None
     except ClientelaError as error:
         _fail(error)
     for problem in report.problems:
-        typer.echo(f"{file}: {problem} (order skipped)", err=True)
-    typer.echo(f"{report.rows} rows: {report.orders} orders ({report.new_orders} new), "
-               f"{report.skipped_orders} skipped")
+        typer.echo(f"{file}: {problem} (left out)", err=True)
+    typer.echo(f"{report.rows} rows: {report.imported} {kind} ({report.new} new), "
+               f"{report.skipped} skipped")
+
+
+CsvFile = Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A CSV file with a header row.")]
+HeaderMap = Annotated[list[str] | None, typer.Option(
+    "--map", help="COLUMN=HEADER for a column whose header in the file differs.")]
+SkipInvalid = Annotated[bool, typer.Option(
+    help="Import the valid rows and report the others (default: all or nothing).")]
+
+
+@import_app.command("orders")
+def import_orders(file: CsvFile, mapping: HeaderMap = None, skip_invalid: SkipInvalid = False
+                  ) -> None:
+    """Orders from a CSV file, one row per order or per item; re-importing changes nothing."""
+    _import_csv("orders", file, mapping, skip_invalid)
+
+
+@import_app.command("customers")
+def import_customers(file: CsvFile, mapping: HeaderMap = None, skip_invalid: SkipInvalid = False
+                     ) -> None:
+    """Customers from a CSV file, found by user id or e-mail and updated, or created."""
+    _import_csv("customers", file, mapping, skip_invalid)
+
+
+@import_app.command("products")
+def import_products(file: CsvFile, mapping: HeaderMap = None, skip_invalid: SkipInvalid = False
+                    ) -> None:
+    """Catalog products from a CSV file, by product id."""
+    _import_csv("products", file, mapping, skip_invalid)

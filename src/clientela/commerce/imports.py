@@ -1,5 +1,7 @@
-"""CSV imports of orders: one row per order or one per item, checked whole before anything
-is written (unless invalid orders are to be skipped), upserted by order id."""
+"""CSV imports of orders, customers and products: every row checked before anything is
+written (unless invalid rows are to be skipped), each problem named by line and column;
+rows are upserted (orders and products by their id, customers by user id or e-mail), so a
+file imported twice changes nothing."""
 
 from __future__ import annotations
 
@@ -11,16 +13,19 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientela.commerce.catalog import ProductRecord, record_product
 from clientela.commerce.ecommerce import Line
-from clientela.commerce.models import ORDER_STATUSES
+from clientela.commerce.models import ORDER_STATUSES, Product
 from clientela.commerce.service import OrderRecord, find_order, record_order
 from clientela.core.errors import InvalidInput
 from clientela.core.money import Exchange, currency_code, to_minor
 from clientela.customers import profile
 from clientela.customers import service as customers
-from clientela.customers.normalize import normalize_email
+from clientela.customers.normalize import normalize_email, normalize_phone
 from clientela.customers.schemas import CustomerIn
 from clientela.tracking.schemas import parse_time
 
@@ -31,6 +36,12 @@ ORDER_COLUMNS = ("order_id", "customer_user_id", "customer_email", "customer_fir
 ITEM_COLUMNS = ("product_id", "sku", "product_name", "category", "brand", "quantity",
                 "unit_price")
 COLUMNS = ORDER_COLUMNS + ITEM_COLUMNS
+CUSTOMER_COLUMNS = ("user_id", "email", "phone", "first_name", "last_name", "gender",
+                    "birthday", "locale", "city", "region", "country", "email_marketing",
+                    "tags")
+PRODUCT_COLUMNS = ("product_id", "sku", "name", "category", "brand", "price", "currency",
+                   "url", "image_url", "stock", "active")
+KINDS = {"orders": COLUMNS, "customers": CUSTOMER_COLUMNS, "products": PRODUCT_COLUMNS}
 MAX_PROBLEMS = 1000
 
 
@@ -46,10 +57,13 @@ class Problem:
 
 @dataclass(slots=True)
 class Report:
+    """Rows read; records (orders, customers or products) imported, new among them, and
+    left out with their problems."""
+
     rows: int = 0
-    orders: int = 0
-    new_orders: int = 0
-    skipped_orders: int = 0
+    imported: int = 0
+    new: int = 0
+    skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -70,16 +84,17 @@ class _Order:
     lines: list[tuple[int, dict[str, str]]] = field(default_factory=list)
 
 
-def read_rows(text: str, mapping: Mapping[str, str] | None = None
+def read_rows(text: str, mapping: Mapping[str, str] | None = None, kind: str = "orders"
               ) -> Iterable[tuple[int, dict[str, str]]]:
-    """(line number, row by Clientela's column names) for each data row of a CSV file;
-    `mapping` names the file's header for any column whose header differs."""
+    """(line number, row by Clientela's column names) for each data row of a CSV file of
+    `kind`; `mapping` names the file's header for any column whose header differs."""
+    columns = KINDS[kind]
     reader = csv.DictReader(io.StringIO(text))
-    headers = {column: (mapping or {}).get(column, column) for column in COLUMNS}
-    unknown = set(mapping or {}) - set(COLUMNS)
+    headers = {column: (mapping or {}).get(column, column) for column in columns}
+    unknown = set(mapping or {}) - set(columns)
     if unknown:
         raise InvalidInput(f"mapping: unknown column(s) {', '.join(sorted(unknown))}; "
-                           f"columns are {', '.join(COLUMNS)}", code="invalid_mapping")
+                           f"columns are {', '.join(columns)}", code="invalid_mapping")
     try:
         for row in reader:
             yield reader.line_num, {column: (row.get(header) or "").strip()
@@ -109,20 +124,18 @@ def import_orders(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]
         found = _checked(order, exchange.store_currency)
         if isinstance(found, list):
             report.problems += found
-            report.skipped_orders += 1
+            report.skipped += 1
         else:
             records.append((found, order.values))
-    if report.problems and not skip_invalid:
-        report.problems = report.problems[:MAX_PROBLEMS]
-        raise ImportRefused(report)
+    _refuse_unless(report, skip_invalid)
     for record, values in records:
         known = find_order(session=session, source=SOURCE, external_id=record.external_id)
         customer_id = _customer(session, values, known.customer_id if known else None,
                                 record.placed_at, default_region)
         record_order(session=session, source=SOURCE, record=record, customer_id=customer_id,
                      exchange=exchange)
-        report.orders += 1
-        report.new_orders += known is None
+        report.imported += 1
+        report.new += known is None
         progress(len(orders[record.external_id].lines))
     return report
 
@@ -218,3 +231,139 @@ def _customer(session: Session, values: dict[str, str], known: int | None, place
                                                  default_region=region)
         return customer.id
     return known or customers.create_customer(session=session, seen_at=placed)
+
+
+def import_customers(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]],
+                     default_region: str, skip_invalid: bool = False,
+                     progress: Callable[[int], None] = lambda _done: None) -> Report:
+    """Create or update customers (found by user id, else e-mail) from rows of `read_rows`."""
+    report, checked = Report(), []
+    for line, row in rows:
+        report.rows += 1
+        found = _customer_in(line, row, default_region)
+        if isinstance(found, list):
+            report.problems += found
+            report.skipped += 1
+        else:
+            checked.append(found)
+    _refuse_unless(report, skip_invalid)
+    for data in checked:
+        _customer_found, new = profile.upsert_customer(session=session, data=data,
+                                                       default_region=default_region)
+        report.imported += 1
+        report.new += new
+        progress(1)
+    return report
+
+
+def import_products(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]],
+                    exchange: Exchange, skip_invalid: bool = False,
+                    progress: Callable[[int], None] = lambda _done: None) -> Report:
+    """Create or update catalog products (by product id) from rows of `read_rows`."""
+    report, checked = Report(), []
+    for line, row in rows:
+        report.rows += 1
+        found = _product(line, row, exchange.store_currency)
+        if isinstance(found, list):
+            report.problems += found
+            report.skipped += 1
+        else:
+            checked.append(found)
+    _refuse_unless(report, skip_invalid)
+    for record in checked:
+        known = session.scalar(select(Product.id).where(Product.source == SOURCE,
+                                                        Product.external_id == record.external_id))
+        record_product(session=session, source=SOURCE, record=record)
+        report.imported += 1
+        report.new += known is None
+        progress(1)
+    return report
+
+
+def _refuse_unless(report: Report, skip_invalid: bool) -> None:
+    if report.problems and not skip_invalid:
+        report.problems = report.problems[:MAX_PROBLEMS]
+        raise ImportRefused(report)
+
+
+def _customer_in(line: int, row: dict[str, str], region: str) -> CustomerIn | list[Problem]:
+    problems: list[Problem] = []
+    if not row["user_id"] and not row["email"]:
+        problems.append(Problem(line, "email", "email or user_id is required"))
+    if row["email"] and normalize_email(row["email"]) is None:
+        problems.append(Problem(line, "email", "not an e-mail address"))
+    if row["phone"] and normalize_phone(row["phone"], default_region=region) is None:
+        problems.append(Problem(line, "phone", "not a phone number"))
+    if row["email_marketing"] not in ("", "subscribed", "unsubscribed"):
+        problems.append(Problem(line, "email_marketing", "must be subscribed or unsubscribed"))
+    fields: dict[str, Any] = {column: row[column] for column in CUSTOMER_COLUMNS
+                              if row[column] and column not in ("email_marketing", "tags")}
+    if row["email_marketing"]:
+        fields["consent"] = {"email_marketing": row["email_marketing"], "source": "import"}
+    if row["tags"]:
+        fields["tags"] = [tag.strip() for tag in row["tags"].split(";") if tag.strip()]
+    try:
+        data = CustomerIn(**fields)
+    except ValidationError as error:
+        for problem in error.errors():
+            column = str(problem["loc"][0]) if problem["loc"] else "row"
+            problems.append(Problem(line, column, str(problem["msg"])))
+        return problems
+    return problems or data
+
+
+def _product(line: int, row: dict[str, str], store_currency: str
+             ) -> ProductRecord | list[Problem]:
+    problems: list[Problem] = []
+
+    def read(reader: Callable[[], Any], column: str) -> Any:
+        try:
+            return reader()
+        except InvalidInput as error:
+            problems.append(Problem(line, column, error.message.partition(": ")[2]
+                                    or error.message))
+            return None
+
+    if not row["product_id"]:
+        problems.append(Problem(line, "product_id", "required"))
+    currency = read(lambda: currency_code(row["currency"] or store_currency, "currency"),
+                    "currency") or store_currency
+    price = read(partial(_amount, row["price"], currency), "price")
+    stock = read(partial(_whole, row["stock"]), "stock")
+    if row["active"].lower() not in ("", "true", "false", "yes", "no", "1", "0"):
+        problems.append(Problem(line, "active", "must be true or false"))
+    if problems:
+        return problems
+    return ProductRecord(
+        external_id=row["product_id"], currency=currency,
+        stock=stock, active=row["active"].lower() not in ("false", "no", "0"),
+        line=Line(product_id=row["product_id"], sku=row["sku"] or None,
+                  name=row["name"] or None, category=row["category"] or None,
+                  brand=row["brand"] or None, price_cents=price, url=row["url"] or None,
+                  image_url=row["image_url"] or None))
+
+
+def _whole(text: str) -> int | None:
+    if not text:
+        return None
+    if not text.lstrip("-").isdigit():
+        raise InvalidInput("stock: must be a whole number", code="invalid_row")
+    return int(text)
+
+
+def import_file(*, session: Session, kind: str, text: str, mapping: Mapping[str, str],
+                exchange: Exchange, default_region: str, skip_invalid: bool,
+                progress: Callable[[int], None] = lambda _done: None) -> Report:
+    """Import a CSV file of `kind` (orders, customers or products)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind: must be one of {', '.join(KINDS)}", code="invalid_kind")
+    rows = list(read_rows(text, mapping, kind))
+    if kind == "orders":
+        return import_orders(session=session, rows=rows, exchange=exchange,
+                             default_region=default_region, skip_invalid=skip_invalid,
+                             progress=progress)
+    if kind == "customers":
+        return import_customers(session=session, rows=rows, default_region=default_region,
+                                skip_invalid=skip_invalid, progress=progress)
+    return import_products(session=session, rows=rows, exchange=exchange,
+                           skip_invalid=skip_invalid, progress=progress)

@@ -113,7 +113,7 @@ class ImportProblem(BaseModel):
 
 class ImportReport(BaseModel):
     rows: int
-    orders: int
-    new_orders: int
-    skipped_orders: int
-    problems: list[ImportProblem] = Field(description="Rows left out with --skip-invalid.")
+    imported: int
+    new: int
+    skipped: int
+    problems: list[ImportProblem] = Field(description="Rows left out with skip_invalid.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -91,16 +91,16 @@ def customer_carts(customer_id: RowId, session: ReadSessionDep,
     return queries.carts(session=session, customer_id=customer_id)
 
 
-@router.post("/imports/orders", response_model=ImportReport, openapi_extra={
+@router.post("/imports/{kind}", response_model=ImportReport, openapi_extra={
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
-async def import_orders_csv(
-    request: Request, settings: SettingsDep, _key: SecretKeyDep,
-    skip_invalid: bool = False,
+async def import_csv(
+    kind: Literal["orders", "customers", "products"], request: Request, settings: SettingsDep,
+    _key: SecretKeyDep, skip_invalid: bool = False,
     mapped: Annotated[list[MapText] | None,
                       Query(alias="map", description="COLUMN=HEADER")] = None,
 ) -> Any:
-    """Import orders from a CSV body (as `clientela import orders`): all or nothing unless
-    `skip_invalid`; a 400 lists every problem by line and column."""
+    """Import orders, customers or products from a CSV body (as `clientela import KIND`):
+    all or nothing unless `skip_invalid`; a 400 lists every problem by line and column."""
     body = await request.body()
     if len(body) > MAX_CSV_BYTES:
         raise InvalidInput(f"body: larger than {MAX_CSV_BYTES} bytes", code="payload_too_large")
@@ -113,10 +113,10 @@ async def import_orders_csv(
 
     def run() -> imports.Report:
         with session_scope(engine) as session:
-            return imports.import_orders(
-                session=session, rows=list(imports.read_rows(text, mapping)),
-                exchange=settings.exchange, default_region=settings.default_country,
-                skip_invalid=skip_invalid)
+            return imports.import_file(session=session, kind=kind, text=text, mapping=mapping,
+                                       exchange=settings.exchange,
+                                       default_region=settings.default_country,
+                                       skip_invalid=skip_invalid)
 
     try:
         report = await run_in_threadpool(run)
@@ -124,8 +124,8 @@ async def import_orders_csv(
         return FastJSONResponse(status_code=400, content={
             "code": refused.code, "message": refused.message,
             "problems": [_problem(problem) for problem in refused.report.problems]})
-    return ImportReport(rows=report.rows, orders=report.orders, new_orders=report.new_orders,
-                        skipped_orders=report.skipped_orders,
+    return ImportReport(rows=report.rows, imported=report.imported, new=report.new,
+                        skipped=report.skipped,
                         problems=[_problem(problem) for problem in report.problems])
 
 
