@@ -221,3 +221,52 @@ def test_the_catalog_memory_holds_only_what_was_committed():
     stale.stage("events", "P1", values)
     stale.keep()
     assert not stale.restates("events", "P1", values)
+
+
+def test_one_write_that_describes_an_order_twice_keeps_the_last_items(client, write_key, api):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {
+            "order_id": "o-1", "products": [{"sku": "A", "price": 1}, {"sku": "B", "price": 2}]}},
+        {"type": "track", "userId": "u1", "event": "Order Updated", "properties": {
+            "order_id": "o-1", "total": 6, "products": [
+                {"sku": "A", "price": 1}, {"sku": "B", "price": 2}, {"sku": "C", "price": 3}]}},
+    ])
+    assert answer.json()["rejected"] == []
+    [order] = _orders(api)
+    assert [item["sku"] for item in order["items"]] == ["A", "B", "C"]
+    _track(client, write_key, "Order Updated", {"order_id": "o-1", "products": [
+        {"sku": "D", "price": 6}]})
+    [order] = _orders(api)
+    assert [item["sku"] for item in order["items"]] == ["D"]
+
+
+def test_an_event_without_currency_speaks_of_the_orders_currency(client, write_key, api):
+    _track(client, write_key, "Order Completed", {"order_id": "jp-1", "currency": "JPY",
+                                                  "total": 5000})
+    _track(client, write_key, "Order Refunded", {"order_id": "jp-1", "total": 1000})
+    [order] = _orders(api)
+    assert (order["currency"], order["total"], order["refunded"], order["status"]) == (
+        "JPY", "5000", "1000", "placed")
+
+
+def test_long_texts_are_cut_to_their_columns(client, write_key, api):
+    _track(client, write_key, "Order Completed", {"order_id": "o-9", "total": 1,
+                                                  "channel": "c" * 300, "coupon": "x" * 300})
+    [order] = _orders(api)
+    assert (len(order["channel"]), len(order["coupon"])) == (64, 255)
+
+
+def test_a_product_added_after_the_order_starts_a_new_cart(client, write_key, api):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Product Added",
+         "properties": {"sku": "A", "price": 1}},
+        {"type": "track", "userId": "u1", "event": "Order Completed",
+         "properties": {"order_id": "o-1", "total": 1}},
+        {"type": "track", "userId": "u1", "event": "Product Added",
+         "properties": {"sku": "B", "price": 2}},
+    ])
+    assert answer.json()["rejected"] == []
+    customer = customer_by_user(api, "u1")
+    carts = api.get(f"/api/v1/customers/{customer['id']}/carts").json()
+    assert sorted((cart["status"], [i["sku"] for i in cart["items"]]) for cart in carts) == [
+        ("converted", ["A"]), ("open", ["B"])]

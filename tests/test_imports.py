@@ -86,7 +86,7 @@ def test_a_file_with_bad_rows_is_refused_whole_with_each_problem_named(
         "line 2, column total: 'abc' is not a number",
         "line 3, column customer_email: customer_email or customer_user_id is required",
         "line 4, column placed_at: 'yesterday' is not an ISO-8601 date-time",
-        "line 5, column quantity: must be a whole number",
+        "line 5, column quantity: must be a whole number from 0 to 1000000",
     ]
     assert "nothing imported" in done.stderr
     assert _orders(engine) == {}

@@ -33,6 +33,7 @@ def apply_carts(session: Session, happened: list[Happened], orders: dict[str, Or
             order = orders.get(item.order_key)
             if cart is not None and order is not None and cart.status != "converted":
                 cart.status, cart.order_id, cart.updated_at = "converted", order.id, item.at
+                carts.close(item)
             continue
         cart = carts.find(item) or carts.open(item)
         _change_items(cart, change)
@@ -65,6 +66,11 @@ class _CartBook:
         if item.change.cart_id:
             return self.by_id.get(item.change.cart_id)
         return self.by_customer.get(item.customer_id)
+
+    def close(self, item: Happened) -> None:
+        """A converted cart takes no more products: the next ones start a new cart."""
+        if not item.change.cart_id:
+            self.by_customer.pop(item.customer_id, None)
 
     def open(self, item: Happened) -> Cart:
         cart = Cart(source=EVENTS_SOURCE, external_id=item.change.cart_id,

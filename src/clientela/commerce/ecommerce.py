@@ -125,23 +125,26 @@ def change_of(event: str | None, properties: dict[str, Any], *, currency: str) -
         event=event, currency=stated, order_id=order_id, cart_id=_cart_id(properties),
         **{f"{name}_cents": _amount(properties, (name,), currency) for name in _AMOUNTS},
         total_cents=total, coupon=_text(properties, "coupon"),
-        channel=_text(properties, "channel") or _text(properties, "affiliation"),
-        status=_status(properties), reason=_text(properties, "reason"), lines=lines)
+        channel=_text(properties, "channel", limit=64)
+        or _text(properties, "affiliation", limit=64),
+        status=_status(properties), reason=_text(properties, "reason", limit=500), lines=lines)
 
 
 def _cart_id(properties: dict[str, Any]) -> str | None:
     return _text(properties, "cart_id") or _text(properties, "checkout_id")
 
 
-def _text(values: dict[str, Any], key: str, where: str = "properties") -> str | None:
+def _text(values: dict[str, Any], key: str, where: str = "properties",
+          limit: int = 255) -> str | None:
+    """Text (or a number as text), cut to what its column holds."""
     value = values.get(key)
     if value.__class__ is str:  # the common case first
-        return value[:500] or None
+        return value[:limit] or None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidInput(f"{where}.{key}: must be a string or a number", code="invalid_value")
-    return str(value)[:500]
+    return str(value)[:limit]
 
 
 def _amount(values: dict[str, Any], keys: tuple[str, ...], currency: str,
@@ -187,10 +190,11 @@ def _line(product: Any, where: str, currency: str) -> Line:
                            code="invalid_quantity")
     return Line(
         product_id=_text(product, "product_id", where), sku=_text(product, "sku", where),
-        name=_text(product, "name", where), category=_category(product, where),
+        name=_text(product, "name", where, 500), category=_category(product, where),
         brand=_text(product, "brand", where), quantity=quantity,
         price_cents=_amount(product, ("price",), currency, where),
-        url=_text(product, "url", where), image_url=_text(product, "image_url", where))
+        url=_text(product, "url", where, 2000),
+        image_url=_text(product, "image_url", where, 2000))
 
 
 def _category(product: dict[str, Any], where: str) -> str | None:
@@ -199,7 +203,7 @@ def _category(product: dict[str, Any], where: str) -> str | None:
     if isinstance(value, list):
         parts = [_text({"category": part}, "category", where) for part in value]
         return " > ".join(part for part in parts if part)[:500] or None
-    return _text(product, "category", where)
+    return _text(product, "category", where, 500)
 
 
 @dataclass(frozen=True, slots=True)

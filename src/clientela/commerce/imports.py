@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clientela.commerce.catalog import ProductRecord, record_product
-from clientela.commerce.ecommerce import Line
+from clientela.commerce.ecommerce import MAX_QUANTITY, Line
 from clientela.commerce.models import ORDER_STATUSES, Product
+from clientela.commerce.payloads import count, text
 from clientela.commerce.service import OrderRecord, find_order, record_order
 from clientela.core.errors import InvalidInput
 from clientela.core.money import Exchange, currency_code, to_minor
@@ -162,6 +163,9 @@ def _checked(order: _Order, store_currency: str) -> OrderRecord | list[Problem]:
                                 "is required"))
     if values["customer_email"] and normalize_email(values["customer_email"]) is None:
         problems.append(Problem(line, "customer_email", "not an e-mail address"))
+    for column, limit in _LIMITS.items():
+        if len(values[column]) > limit:
+            problems.append(Problem(line, column, f"at most {limit} characters"))
     placed = read(lambda: _placed(values["placed_at"]), line, "placed_at")
     status = values["status"] or "placed"
     if status not in ORDER_STATUSES:
@@ -187,15 +191,20 @@ def _checked(order: _Order, store_currency: str) -> OrderRecord | list[Problem]:
         channel=values["channel"] or "web", lines=tuple(items))
 
 
+# Order columns cut to what the database holds (items are cut when read).
+_LIMITS = {"order_id": 255, "customer_user_id": 255, "customer_email": 320,
+           "customer_first_name": 200, "customer_last_name": 200, "coupon": 255, "channel": 64}
+
+
 def _item(row: dict[str, str], line: int, currency: str,
           read: Callable[[Callable[[], Any], int, str], Any]) -> Line | None:
     if not any(row[column] for column in ITEM_COLUMNS):
         return None
     quantity = read(lambda: _quantity(row["quantity"]), line, "quantity")
     price = read(lambda: _amount(row["unit_price"], currency), line, "unit_price")
-    return Line(product_id=row["product_id"] or None, sku=row["sku"] or None,
-                name=row["product_name"] or None, category=row["category"] or None,
-                brand=row["brand"] or None, quantity=quantity if quantity is not None else 1,
+    return Line(product_id=text(row["product_id"]), sku=text(row["sku"]),
+                name=text(row["product_name"], 500), category=text(row["category"], 500),
+                brand=text(row["brand"]), quantity=quantity if quantity is not None else 1,
                 price_cents=price)
 
 
@@ -214,8 +223,9 @@ def _amount(text: str, currency: str) -> int | None:
 def _quantity(text: str) -> int:
     if not text:
         return 1
-    if not text.isdigit():
-        raise InvalidInput("quantity: must be a whole number", code="invalid_row")
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_QUANTITY:
+        raise InvalidInput(f"quantity: must be a whole number from 0 to {MAX_QUANTITY}",
+                           code="invalid_row")
     return int(text)
 
 
@@ -326,6 +336,8 @@ def _product(line: int, row: dict[str, str], store_currency: str
 
     if not row["product_id"]:
         problems.append(Problem(line, "product_id", "required"))
+    elif len(row["product_id"]) > 255:
+        problems.append(Problem(line, "product_id", "at most 255 characters"))
     currency = read(lambda: currency_code(row["currency"] or store_currency, "currency"),
                     "currency") or store_currency
     price = read(partial(_amount, row["price"], currency), "price")
@@ -337,16 +349,17 @@ def _product(line: int, row: dict[str, str], store_currency: str
     return ProductRecord(
         external_id=row["product_id"], currency=currency,
         stock=stock, active=row["active"].lower() not in ("false", "no", "0"),
-        line=Line(product_id=row["product_id"], sku=row["sku"] or None,
-                  name=row["name"] or None, category=row["category"] or None,
-                  brand=row["brand"] or None, price_cents=price, url=row["url"] or None,
-                  image_url=row["image_url"] or None))
+        line=Line(product_id=row["product_id"], sku=text(row["sku"]),
+                  name=text(row["name"], 500), category=text(row["category"], 500),
+                  brand=text(row["brand"]), price_cents=price, url=text(row["url"], 2000),
+                  image_url=text(row["image_url"], 2000)))
 
 
 def _whole(text: str) -> int | None:
     if not text:
         return None
-    if not text.lstrip("-").isdigit():
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or count(int(text)) is None:
         raise InvalidInput("stock: must be a whole number", code="invalid_row")
     return int(text)
 

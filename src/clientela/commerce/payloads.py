@@ -9,10 +9,12 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from clientela.commerce.ecommerce import Line
+from clientela.commerce.ecommerce import MAX_QUANTITY, Line
 from clientela.core.errors import InvalidInput
 from clientela.core.money import to_minor
 from clientela.tracking.schemas import parse_time
+
+MAX_COUNT = 2**31 - 1
 
 
 def object_at(values: dict[str, Any], key: str) -> dict[str, Any]:
@@ -32,6 +34,8 @@ def identifier(values: dict[str, Any], key: str) -> str:
     value = values.get(key)
     if type(value) not in (int, str) or value == "":
         raise InvalidInput(f"{key}: required", code="invalid_webhook")
+    if len(str(value)) > 255:
+        raise InvalidInput(f"{key}: at most 255 characters", code="invalid_webhook")
     return str(value)
 
 
@@ -51,8 +55,14 @@ def items(values: dict[str, Any], key: str) -> list[Any]:
     return found
 
 
-def text(value: Any) -> str | None:
-    return str(value)[:500] if isinstance(value, str | int) and value != "" else None
+def text(value: Any, limit: int = 255) -> str | None:
+    """Text (or a number as text), cut to what its column holds."""
+    return str(value)[:limit] if isinstance(value, str | int) and value != "" else None
+
+
+def count(value: Any) -> int | None:
+    """A stock or similar count that fits an integer column, else None."""
+    return value if type(value) is int and abs(value) <= MAX_COUNT else None
 
 
 def signed(body: bytes, signature: str | None, secret: str) -> bool:
@@ -69,10 +79,11 @@ def order_line(item: Any, currency: str, where: str) -> Line:
     if not isinstance(item, dict):
         raise InvalidInput(f"{where}: must be an object", code="invalid_webhook")
     quantity = item.get("quantity", 1)
-    if type(quantity) is not int or quantity < 0:
-        raise InvalidInput(f"{where}.quantity: must be a whole number", code="invalid_webhook")
+    if type(quantity) is not int or not 0 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput(f"{where}.quantity: must be a whole number from 0 to {MAX_QUANTITY}",
+                           code="invalid_webhook")
     product_id = item.get("product_id")
     return Line(product_id=str(product_id) if product_id else None, sku=text(item.get("sku")),
-                name=text(item.get("name") or item.get("title")),
+                name=text(item.get("name") or item.get("title"), 500),
                 brand=text(item.get("vendor")), quantity=quantity,
                 price_cents=money(item, "price", currency, where))

@@ -9,7 +9,7 @@ views, so they go through the ORM.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +28,16 @@ from clientela.commerce.ecommerce import (
     Happened,
     Line,
 )
-from clientela.commerce.models import EVENTS_SOURCE, Cart, Order, OrderItem, Refund
+from clientela.commerce.models import (
+    EVENTS_SOURCE,
+    Cart,
+    Order,
+    OrderItem,
+    Refund,
+    WebhookDelivery,
+)
 from clientela.core.clock import utcnow
-from clientela.core.money import Exchange
+from clientela.core.money import Exchange, rescale
 from clientela.customers import service as customers
 from clientela.db import next_ids
 
@@ -70,7 +77,8 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     starts = _new_orders(session, happened, orders, exchange.store_currency)
     if starts:
         session.flush()
-    fresh = {orders[key].id for key in starts}  # no items to replace yet
+    fresh = {orders[key].id for key in starts}  # no stored items to replace
+    pending: dict[int, list[OrderItem]] = {}  # items added by this write, per order
     touched: dict[str, Order] = {}
     for index, item in enumerate(happened):
         key = item.order_key
@@ -83,7 +91,8 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
         elif change.event == ORDER_REFUNDED:
             _refund(session, order, item, exchange)
         else:
-            _describe_order(session, order, change, products, replace=order.id not in fresh)
+            _describe_order(session, order, _in_currency(change, order, exchange), products,
+                            stored=order.id not in fresh, pending=pending)
         order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
                                                   order.currency)
         order.updated_at = utcnow()
@@ -122,24 +131,48 @@ def _new_order(session: Session, item: Happened, key: str, store_currency: str) 
     return order
 
 
-def _describe_order(session: Session, order: Order, change: Change,
-                    products: dict[str, int], *, replace: bool) -> None:
-    """What an Order Completed or Order Updated states about the order, over what it said."""
+def _describe_order(session: Session, order: Order, change: Change, products: dict[str, int],
+                    *, stored: bool, pending: dict[int, list[OrderItem]]) -> None:
+    """What an Order Completed or Order Updated states about the order, over what it said;
+    its products replace the items (stored ones, and those an earlier event of this write
+    added)."""
     for name in ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents",
                  "total_cents", "coupon", "channel", "status", "currency"):
         value = getattr(change, name)
         if value is not None:
             setattr(order, name, value)
     if change.lines:
-        if replace:
+        if order.id in pending:
+            for item in pending.pop(order.id):
+                session.expunge(item)
+        elif stored:
             session.execute(delete(OrderItem).where(OrderItem.order_id == order.id)
                             .execution_options(synchronize_session=False))
-        session.add_all(_items(order.id, change.lines, products))
+        pending[order.id] = _items(order.id, change.lines, products)
+        session.add_all(pending[order.id])
+
+
+def _in_currency(change: Change, order: Order, exchange: Exchange) -> Change:
+    """An event that names no currency speaks of the order's: its amounts were read in the
+    store currency's minor units, so they are put in the order's."""
+    if change.currency is not None or order.currency == exchange.store_currency:
+        return change
+    def fix(minor: int | None) -> int | None:
+        return None if minor is None else rescale(minor, exchange.store_currency,
+                                                  order.currency)
+    return replace(change, currency=order.currency,
+                   subtotal_cents=fix(change.subtotal_cents),
+                   discount_cents=fix(change.discount_cents),
+                   shipping_cents=fix(change.shipping_cents), tax_cents=fix(change.tax_cents),
+                   total_cents=fix(change.total_cents),
+                   lines=tuple(replace(line, price_cents=fix(line.price_cents))
+                               for line in change.lines))
+
 
 
 def _refund(session: Session, order: Order, item: Happened, exchange: Exchange) -> None:
     """A refund of the amount the event states, else of its products, else of the rest."""
-    change = item.change
+    change = _in_currency(item.change, order, exchange)
     stated = change.total_cents
     if stated is None and change.lines:
         stated = sum((line.price_cents or 0) * line.quantity for line in change.lines)
@@ -179,7 +212,7 @@ _REFRESH_TOTALS = (update(customers.CUSTOMERS)
 
 def move_customer(*, session: Session, from_id: int, to_id: int) -> None:
     """Give `to_id` the orders and carts of `from_id` (a merge), and refresh both totals."""
-    for table in (Order, Cart):
+    for table in (Order, Cart, WebhookDelivery):
         session.execute(update(table).where(table.customer_id == from_id)
                         .values(customer_id=to_id))
     refresh_order_totals(session=session, customer_ids=[from_id, to_id])

@@ -8,6 +8,7 @@ from typing import Any
 from clientela.commerce.catalog import ProductRecord
 from clientela.commerce.ecommerce import Line
 from clientela.commerce.payloads import (
+    count,
     identifier,
     items,
     moment,
@@ -42,7 +43,7 @@ def order_record(order: dict[str, Any]) -> OrderRecord:
         discount_cents=money(order, "total_discounts", currency) or 0,
         shipping_cents=_shipping(order, currency), tax_cents=money(order, "total_tax",
                                                                       currency) or 0,
-        coupon=next((str(code.get("code")) for code in items(order, "discount_codes")
+        coupon=next((text(code.get("code")) for code in items(order, "discount_codes")
                      if isinstance(code, dict) and code.get("code")), None),
         channel=_CHANNELS.get(str(order.get("source_name") or "web"),
                               str(order.get("source_name"))[:64]),
@@ -104,11 +105,11 @@ def product_record(product: dict[str, Any], currency: str) -> ProductRecord:
     return ProductRecord(
         external_id=identifier(product, "id"), currency=currency,
         line=Line(product_id=identifier(product, "id"), sku=text(first.get("sku")),
-                  name=text(product.get("title")), category=text(product.get("product_type")),
+                  name=text(product.get("title"), 500), category=text(product.get("product_type")),
                   brand=text(product.get("vendor")),
                   price_cents=money(first, "price", currency, "variants[0]"),
-                  image_url=text(image.get("src"))),
-        stock=stock if type(stock) is int else None,
+                  image_url=text(image.get("src"), 2000)),
+        stock=count(stock),
         active=product.get("status", "active") == "active")
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from clientela.commerce.catalog import ProductRecord
 from clientela.commerce.ecommerce import Line
 from clientela.commerce.payloads import (
+    count,
     identifier,
     items,
     moment,
@@ -92,12 +93,12 @@ def product_record(product: dict[str, Any], currency: str) -> ProductRecord:
     return ProductRecord(
         external_id=identifier(product, "id"), currency=currency,
         line=Line(product_id=identifier(product, "id"), sku=text(product.get("sku")),
-                  name=text(product.get("name")),
+                  name=text(product.get("name"), 500),
                   category=" > ".join(name for name in categories if name) or None,
                   price_cents=money(product, "price", currency),
-                  url=text(product.get("permalink")),
-                  image_url=text(images[0].get("src")) if images else None),
-        stock=stock if type(stock) is int else None,
+                  url=text(product.get("permalink"), 2000),
+                  image_url=text(images[0].get("src"), 2000) if images else None),
+        stock=count(stock),
         active=product.get("status", "publish") == "publish")
 
 

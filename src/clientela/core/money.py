@@ -57,6 +57,15 @@ def as_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-decimals(currency))
 
 
+def rescale(minor: int, read_as: str, currency: str) -> int:
+    """Minor units read with `read_as`'s decimals, in `currency`'s (1000 read as BRL
+    cents is 10.00: 10 yen)."""
+    shift = decimals(currency) - decimals(read_as)
+    if shift >= 0:
+        return int(minor * 10 ** shift)
+    return int((Decimal(minor).scaleb(shift)).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+
 @dataclass(frozen=True, slots=True)
 class Exchange:
     """The store currency, and how many of its units one unit of each other currency buys."""
