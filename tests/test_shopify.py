@@ -201,3 +201,18 @@ def test_without_a_secret_the_endpoint_is_not_there(client):
     answer = client.post("/integrations/shopify/webhooks", content=b"{}")
     assert answer.status_code == 404
     assert answer.json()["code"] == "not_configured"
+
+
+def test_a_guest_order_that_later_names_an_email_moves_to_that_customer(shop, api):
+    guest = {**ORDER, "email": None, "customer": None, "billing_address": None}
+    _post(shop, "orders/create", guest, "w-50")
+    [order] = _orders(api)
+    guest_id = order["customer_id"]
+    assert api.get(f"/api/v1/customers/{guest_id}").json()["aggregates"]["orders_count"] == 1
+    _post(shop, "orders/updated", ORDER, "w-51")
+    [order] = _orders(api)
+    assert order["customer_id"] != guest_id
+    owner = api.get(f"/api/v1/customers/{order['customer_id']}").json()
+    assert (owner["email"], owner["aggregates"]["orders_count"]) == (
+        "bob.norman@mail.example.com", 1)
+    assert api.get(f"/api/v1/customers/{guest_id}").json()["aggregates"]["orders_count"] == 0

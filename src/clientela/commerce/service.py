@@ -259,8 +259,9 @@ class OrderRecord:
 
 def record_order(*, session: Session, source: str, record: OrderRecord, customer_id: int,
                  exchange: Exchange) -> Order:
-    """Create or replace the order `record` describes (refunds are added, never removed),
-    and refresh the order totals of its customer."""
+    """Create or replace the order `record` describes, as placed by `customer_id` (refunds
+    are added, never removed), and refresh the order totals of its customers before and
+    after (a guest order that later names an e-mail moves to that customer)."""
     order = session.scalar(select(Order).where(Order.source == source,
                                                Order.external_id == record.external_id))
     now = utcnow()
@@ -268,7 +269,7 @@ def record_order(*, session: Session, source: str, record: OrderRecord, customer
         order = Order(source=source, external_id=record.external_id, customer_id=customer_id,
                       origin_customer_id=customer_id, refunded_cents=0, created_at=now)
         session.add(order)
-    previous_owner = order.customer_id
+    previous_owner, order.customer_id = order.customer_id, customer_id
     for name in ("status", "currency", "placed_at", "total_cents", "subtotal_cents",
                  "discount_cents", "shipping_cents", "tax_cents", "coupon", "channel"):
         setattr(order, name, getattr(record, name))
