@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -66,6 +66,22 @@ class Report:
     new: int = 0
     skipped: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+
+class _Problems(list[Problem]):
+    """Problems found in a file, each named by its line and column."""
+
+    def read(self, reader: Callable[[], Any], line: int, column: str) -> Any:
+        """What `reader` reads, or None with the rule it broke noted."""
+        try:
+            return reader()
+        except InvalidInput as error:
+            self.append(Problem(line, column, error.message.partition(": ")[2]
+                                or error.message))
+            return None
+
+
+Checked = TypeVar("Checked")
 
 
 class ImportRefused(InvalidInput):
@@ -142,16 +158,8 @@ def import_orders(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]
 
 
 def _checked(order: _Order, store_currency: str) -> OrderRecord | list[Problem]:
-    problems: list[Problem] = []
-
-    def read(reader: Callable[[], Any], line: int, column: str) -> Any:
-        try:
-            return reader()
-        except InvalidInput as error:
-            problems.append(Problem(line, column, error.message.partition(": ")[2]
-                                    or error.message))
-            return None
-
+    problems = _Problems()
+    read = problems.read
     values, line = order.values, order.first_line
     for other_line, row in order.lines[1:]:
         for column in ORDER_COLUMNS:
@@ -247,16 +255,8 @@ def import_customers(*, session: Session, rows: Iterable[tuple[int, dict[str, st
                      default_region: str, skip_invalid: bool = False,
                      progress: Callable[[int], None] = lambda _done: None) -> Report:
     """Create or update customers (found by user id, else e-mail) from rows of `read_rows`."""
-    report, checked = Report(), []
-    for line, row in rows:
-        report.rows += 1
-        found = _customer_in(line, row, default_region)
-        if isinstance(found, list):
-            report.problems += found
-            report.skipped += 1
-        else:
-            checked.append(found)
-    _refuse_unless(report, skip_invalid)
+    report, checked = _checked_rows(rows, partial(_customer_in, region=default_region),
+                                    skip_invalid)
     for data in checked:
         _customer_found, new = profile.upsert_customer(session=session, data=data,
                                                        default_region=default_region)
@@ -270,16 +270,8 @@ def import_products(*, session: Session, rows: Iterable[tuple[int, dict[str, str
                     exchange: Exchange, skip_invalid: bool = False,
                     progress: Callable[[int], None] = lambda _done: None) -> Report:
     """Create or update catalog products (by product id) from rows of `read_rows`."""
-    report, checked = Report(), []
-    for line, row in rows:
-        report.rows += 1
-        found = _product(line, row, exchange.store_currency)
-        if isinstance(found, list):
-            report.problems += found
-            report.skipped += 1
-        else:
-            checked.append(found)
-    _refuse_unless(report, skip_invalid)
+    report, checked = _checked_rows(
+        rows, partial(_product, store_currency=exchange.store_currency), skip_invalid)
     for record in checked:
         known = session.scalar(select(Product.id).where(Product.source == SOURCE,
                                                         Product.external_id == record.external_id))
@@ -290,13 +282,31 @@ def import_products(*, session: Session, rows: Iterable[tuple[int, dict[str, str
     return report
 
 
+def _checked_rows(rows: Iterable[tuple[int, dict[str, str]]],
+                  check: Callable[[int, dict[str, str]], Checked | list[Problem]],
+                  skip_invalid: bool) -> tuple[Report, list[Checked]]:
+    """Each row checked on its own: what passed, and a report of the rest (ImportRefused if
+    any failed, unless `skip_invalid`)."""
+    report, checked = Report(), []
+    for line, row in rows:
+        report.rows += 1
+        found = check(line, row)
+        if isinstance(found, list):
+            report.problems += found
+            report.skipped += 1
+        else:
+            checked.append(found)
+    _refuse_unless(report, skip_invalid)
+    return report, checked
+
+
 def _refuse_unless(report: Report, skip_invalid: bool) -> None:
     if report.problems and not skip_invalid:
         report.problems = report.problems[:MAX_PROBLEMS]
         raise ImportRefused(report)
 
 
-def _customer_in(line: int, row: dict[str, str], region: str) -> CustomerIn | list[Problem]:
+def _customer_in(line: int, row: dict[str, str], *, region: str) -> CustomerIn | list[Problem]:
     problems: list[Problem] = []
     if not row["user_id"] and not row["email"]:
         problems.append(Problem(line, "email", "email or user_id is required"))
@@ -322,26 +332,17 @@ def _customer_in(line: int, row: dict[str, str], region: str) -> CustomerIn | li
     return problems or data
 
 
-def _product(line: int, row: dict[str, str], store_currency: str
+def _product(line: int, row: dict[str, str], *, store_currency: str
              ) -> ProductRecord | list[Problem]:
-    problems: list[Problem] = []
-
-    def read(reader: Callable[[], Any], column: str) -> Any:
-        try:
-            return reader()
-        except InvalidInput as error:
-            problems.append(Problem(line, column, error.message.partition(": ")[2]
-                                    or error.message))
-            return None
-
+    problems = _Problems()
     if not row["product_id"]:
         problems.append(Problem(line, "product_id", "required"))
     elif len(row["product_id"]) > 255:
         problems.append(Problem(line, "product_id", "at most 255 characters"))
-    currency = read(lambda: currency_code(row["currency"] or store_currency, "currency"),
-                    "currency") or store_currency
-    price = read(partial(_amount, row["price"], currency), "price")
-    stock = read(partial(_whole, row["stock"]), "stock")
+    currency = problems.read(partial(currency_code, row["currency"] or store_currency,
+                                     "currency"), line, "currency") or store_currency
+    price = problems.read(partial(_amount, row["price"], currency), line, "price")
+    stock = problems.read(partial(_whole, row["stock"]), line, "stock")
     if row["active"].lower() not in ("", "true", "false", "yes", "no", "1", "0"):
         problems.append(Problem(line, "active", "must be true or false"))
     if problems:
