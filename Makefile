@@ -44,6 +44,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/import_orders.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
+from clientela.commerce.imports import ImportRefused, Report, import_file
 from clientela.commerce.models import Order, OrderItem
-from clientela.customers.models import Customer
+from clientela.customers import profile
+from clientela.customers.models import Customer, Identity
+from clientela.customers.schemas import CustomerIn
 from clientela.db import session_scope
 from tests.test_cli import _run
 
@@ -174,3 +178,62 @@ def test_bad_customer_and_product_rows_are_named(settings, api, tmp_path):
         {"line": 2, "column": "price", "rule": "'x' is not a number"},
         {"line": 2, "column": "stock", "rule": "must be a whole number"}]
 
+
+
+BUYERS = """\
+order_id,customer_user_id,customer_email,customer_first_name,placed_at,total,status
+4001,u-a,ana.nova@example.com,,2026-08-01,10.00,paid
+4002,u-b,bia@example.com,,2026-08-02,20.00,refunded
+4003,u-a,bia@example.com,,2026-08-03,30.00,paid
+4004,,carla@example.com,Carla,2026-08-04,40.00,paid
+4005,u-c,Carla@Example.com,,2026-08-05,50.00,paid
+4006,u-z,bia@example.com,,2026-08-06,60.00,paid
+"""
+
+
+def test_orders_find_their_buyers_by_user_id_then_email_and_conflicts_are_named(
+        settings, engine):
+    with session_scope(engine) as session:
+        ana, _new = profile.upsert_customer(session=session, data=CustomerIn(
+            user_id="u-a", email="ana@example.com"), default_region="BR")
+        bia, _new = profile.upsert_customer(session=session, data=CustomerIn(
+            email="bia@example.com"), default_region="BR")
+        ana_id, bia_id = ana.id, bia.id
+
+    def run(skip_invalid: bool) -> Report:
+        with session_scope(engine) as session:
+            return import_file(session=session, kind="orders", text=BUYERS, mapping={},
+                               exchange=settings.exchange, default_region="BR",
+                               skip_invalid=skip_invalid)
+
+    expected = ["line 4, column customer_email: belongs to another customer than "
+                "customer_user_id 'u-a'; merge the two first",
+                "line 7, column customer_user_id: the customer with this e-mail has user id "
+                "'u-b'"]
+    with pytest.raises(ImportRefused) as refused:
+        run(skip_invalid=False)
+    assert [str(problem) for problem in refused.value.report.problems] == expected
+    assert _orders(engine) == {}
+    report = run(skip_invalid=True)
+    assert (report.rows, report.imported, report.new, report.skipped) == (6, 4, 4, 2)
+    assert _orders(engine) == {"4001": ("paid", 1000, 0), "4002": ("refunded", 2000, 0),
+                               "4004": ("paid", 4000, 0), "4005": ("paid", 5000, 0)}
+    with session_scope(engine, writes=False) as session:
+        owners = dict(session.execute(select(Order.external_id, Order.customer_id)).all())
+        carla = owners["4004"]
+        assert owners == {"4001": ana_id, "4002": bia_id, "4004": carla, "4005": carla}
+        identities = session.execute(select(Identity.customer_id, Identity.kind, Identity.value)
+                                     .order_by(Identity.customer_id, Identity.kind,
+                                               Identity.value)).all()
+        assert identities == [
+            (ana_id, "email", "ana.nova@example.com"), (ana_id, "email", "ana@example.com"),
+            (ana_id, "user_id", "u-a"), (bia_id, "email", "bia@example.com"),
+            (bia_id, "user_id", "u-b"), (carla, "email", "carla@example.com"),
+            (carla, "user_id", "u-c")]
+        totals = {row.id: (row.orders_count, row.revenue_cents, row.first_name) for row in
+                  session.scalars(select(Customer))}
+        # A refunded order still counts as an order, but for no revenue.
+        assert totals == {ana_id: (1, 1000, None), bia_id: (1, 0, None),
+                          carla: (2, 9000, "Carla")}
+    again = run(skip_invalid=True)
+    assert (again.imported, again.new) == (4, 0)

@@ -14,18 +14,17 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from clientela.commerce.service import refresh_order_totals
-from clientela.core.clock import utcnow
+from clientela.commerce.bulk import Placed, load_orders
+from clientela.commerce.service import OrderRecord
 from clientela.core.errors import NotFound
 from clientela.core.money import Exchange, to_minor
 from clientela.core.types import db_time
 from clientela.customers import service as customers
-from clientela.db import driver_executemany, driver_query_in, next_ids
+from clientela.db import driver_executemany
 
 SOURCE = "import"
 CURRENCY = "USD"
 FILES = {False: "CDNOW_master.txt", True: "CDNOW_sample.txt"}
-BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,18 +71,17 @@ def purchases(*, sample: bool) -> list[Purchase]:
 
 def load(*, session: Session, rows: list[Purchase], exchange: Exchange,
          progress: Callable[[int], None] = lambda _done: None) -> Imported:
-    """Customers and orders for these purchases; what exists already is left as it is."""
+    """Customers and orders for these purchases (orders already loaded are restated)."""
     owners, new_customers = _customers(session, rows)
-    new_orders = 0
-    for start in range(0, len(rows), BATCH):
-        chunk = rows[start:start + BATCH]
-        new_orders += _orders(session, chunk, owners, exchange)
-        progress(len(chunk))
-    ids = sorted(owners.values())
-    for start in range(0, len(ids), BATCH):
-        refresh_order_totals(session=session, customer_ids=ids[start:start + BATCH])
-    return Imported(customers=len(owners), new_customers=new_customers, orders=len(rows),
-                    new_orders=new_orders)
+    loaded = load_orders(session=session, source=SOURCE, exchange=exchange, progress=progress,
+                         orders=[Placed(_record(row), owners[row.customer]) for row in rows])
+    return Imported(customers=len(owners), new_customers=new_customers, orders=loaded.orders,
+                    new_orders=loaded.new)
+
+
+def _record(row: Purchase) -> OrderRecord:
+    return OrderRecord(external_id=row.order_id, status="paid", currency=CURRENCY,
+                       placed_at=row.placed_at, total_cents=row.cents)
 
 
 def _customers(session: Session, rows: list[Purchase]) -> tuple[dict[str, int], int]:
@@ -93,8 +91,9 @@ def _customers(session: Session, rows: list[Purchase]) -> tuple[dict[str, int], 
     for row in rows:
         first.setdefault(row.customer, row)
         last[row.customer] = max(last.get(row.customer, row.placed_at), row.placed_at)
-    owners = {value.removeprefix("cdnow-"): cid for value, cid in driver_query_in(
-        session, _USER_OWNERS, [f"cdnow-{customer}" for customer in first])}
+    owners = {value.removeprefix("cdnow-"): cid for value, cid in customers.identity_owners(
+        session=session, kind="user_id", values=[f"cdnow-{customer}" for customer in first]
+    ).items()}
     missing = [customer for customer in first if customer not in owners]
     ids = customers.create_customers(session=session,
                                      seen_at=[first[customer].placed_at for customer in missing])
@@ -106,26 +105,4 @@ def _customers(session: Session, rows: list[Purchase]) -> tuple[dict[str, int], 
     return owners, len(missing)
 
 
-def _orders(session: Session, rows: list[Purchase], owners: dict[str, int],
-            exchange: Exchange) -> int:
-    known = {external_id for (external_id,) in driver_query_in(
-        session, _KNOWN_ORDERS, [row.order_id for row in rows], before=[SOURCE])}
-    fresh = [row for row in rows if row.order_id not in known]
-    now = db_time(utcnow())
-    values = []
-    for order_id, row in zip(next_ids(session, "orders", len(fresh)), fresh, strict=True):
-        owner = owners[row.customer]
-        values.append((order_id, SOURCE, row.order_id, owner, owner, CURRENCY, row.cents,
-                       exchange.to_store(row.cents, CURRENCY), db_time(row.placed_at), now, now))
-    driver_executemany(session, _ADD_ORDER, values)
-    return len(fresh)
-
-
-_USER_OWNERS = ("SELECT value, customer_id FROM identities WHERE kind = 'user_id' "
-                "AND value IN ({marks})")
-_KNOWN_ORDERS = "SELECT external_id FROM orders WHERE source = ? AND external_id IN ({marks})"
 _LAST_SEEN = "UPDATE customers SET last_seen_at = ? WHERE id = ?"
-_ADD_ORDER = ("INSERT INTO orders (id, source, external_id, customer_id, origin_customer_id, "
-              "status, currency, discount_cents, shipping_cents, tax_cents, total_cents, "
-              "refunded_cents, net_store_cents, channel, placed_at, created_at, updated_at) "
-              "VALUES (?, ?, ?, ?, ?, 'paid', ?, 0, 0, 0, ?, 0, ?, 'web', ?, ?, ?)")

@@ -17,11 +17,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clientela.commerce.bulk import Placed, load_orders
 from clientela.commerce.catalog import ProductRecord, record_product
 from clientela.commerce.ecommerce import MAX_QUANTITY, Line
 from clientela.commerce.models import ORDER_STATUSES, Product
 from clientela.commerce.payloads import count, text
-from clientela.commerce.service import OrderRecord, find_order, record_order
+from clientela.commerce.service import OrderRecord
 from clientela.core.errors import InvalidInput
 from clientela.core.money import Exchange, currency_code, to_minor
 from clientela.customers import profile
@@ -136,25 +137,118 @@ def import_orders(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]
             continue
         order = orders.setdefault(order_id, _Order(line, row))
         order.lines.append((line, row))
-    records: list[tuple[OrderRecord, dict[str, str]]] = []
+    checked: list[tuple[OrderRecord, _Order]] = []
     for order in orders.values():
         found = _checked(order, exchange.store_currency)
         if isinstance(found, list):
             report.problems += found
             report.skipped += 1
         else:
-            records.append((found, order.values))
+            checked.append((found, order))
+    buyers = _Buyers(session, [order for _record, order in checked])
+    placed: list[tuple[OrderRecord, _Buyer]] = []
+    for record, order in checked:
+        buyer = buyers.of(order, record.placed_at)
+        if isinstance(buyer, Problem):
+            report.problems.append(buyer)
+            report.skipped += 1
+        else:
+            placed.append((record, buyer))
     _refuse_unless(report, skip_invalid)
-    for record, values in records:
-        known = find_order(session=session, source=SOURCE, external_id=record.external_id)
-        customer_id = _customer(session, values, known.customer_id if known else None,
-                                record.placed_at, default_region)
-        record_order(session=session, source=SOURCE, record=record, customer_id=customer_id,
-                     exchange=exchange)
-        report.imported += 1
-        report.new += known is None
-        progress(len(orders[record.external_id].lines))
+    owners = buyers.write(session, placed, default_region)
+    loaded = load_orders(session=session, source=SOURCE, exchange=exchange, progress=progress,
+                         orders=[Placed(record, owners[id(buyer)]) for record, buyer in placed])
+    report.imported, report.new = loaded.orders, loaded.new
     return report
+
+
+@dataclass(slots=True)
+class _Buyer:
+    """A customer an order names: a stored one (`customer_id`) or one to create."""
+
+    customer_id: int | None
+    user_id: str | None
+    traits: list[tuple[dict[str, Any], datetime]] = field(default_factory=list)
+    identities: list[tuple[str, str]] = field(default_factory=list)  # to add: (kind, value)
+
+
+class _Buyers:
+    """Who placed each order: the customer with its user id, else its e-mail, else a new one
+    (rows naming the same user id or e-mail are the same new customer). An order whose user id
+    and e-mail belong to two different customers is a problem, as in the profile API."""
+
+    def __init__(self, session: Session, orders: list[_Order]) -> None:
+        self.by_user_id: dict[str, _Buyer] = {}
+        self.by_email: dict[str, _Buyer] = {}
+        self._look_up(session, orders)
+
+    def of(self, order: _Order, placed_at: datetime) -> _Buyer | Problem:
+        values, line = order.values, order.first_line
+        user_id = values["customer_user_id"] or None
+        email = normalize_email(values["customer_email"]) if values["customer_email"] else None
+        known = self.by_user_id.get(user_id) if user_id else None
+        by_email = self.by_email.get(email) if email else None
+        if known is not None and by_email is not None and known is not by_email:
+            return Problem(line, "customer_email", "belongs to another customer than "
+                           f"customer_user_id {user_id!r}; merge the two first")
+        buyer = known or by_email or _Buyer(None, None)
+        if user_id and buyer.user_id not in (None, user_id):
+            return Problem(line, "customer_user_id", "the customer with this e-mail has user "
+                           f"id {buyer.user_id!r}")
+        if user_id and known is None:
+            buyer.user_id, self.by_user_id[user_id] = user_id, buyer
+            buyer.identities.append(("user_id", user_id))
+        if email and by_email is None:
+            self.by_email[email] = buyer
+            buyer.identities.append(("email", email))
+        stated = {"email": values["customer_email"], "firstName": values["customer_first_name"],
+                  "lastName": values["customer_last_name"]}
+        buyer.traits.append(({key: value for key, value in stated.items() if value}, placed_at))
+        return buyer
+
+    def _look_up(self, session: Session, orders: list[_Order]) -> None:
+        """Learn the stored customers the orders' user ids and e-mails belong to."""
+        values = [order.values for order in orders]
+        by_user_id = customers.identity_owners(
+            session=session, kind="user_id",
+            values={row["customer_user_id"] for row in values if row["customer_user_id"]})
+        by_email = customers.identity_owners(
+            session=session, kind="email",
+            values={email for row in values if row["customer_email"]
+                    and (email := normalize_email(row["customer_email"]))})
+        user_ids = customers.user_ids_of(session=session,
+                                         customer_ids=set(by_email.values()))
+        stored: dict[int, _Buyer] = {}
+        for user_id, customer_id in by_user_id.items():
+            self.by_user_id[user_id] = stored.setdefault(customer_id,
+                                                         _Buyer(customer_id, user_id))
+        for email, customer_id in by_email.items():
+            self.by_email[email] = stored.setdefault(
+                customer_id, _Buyer(customer_id, user_ids.get(customer_id)))
+
+    def write(self, session: Session, placed: list[tuple[OrderRecord, _Buyer]], region: str
+              ) -> dict[int, int]:
+        """Create the new customers, add identities, traits and seen times; the customer id
+        of each buyer (by `id(buyer)`)."""
+        buyers = list({id(buyer): buyer for _record, buyer in placed}.values())
+        fresh = [buyer for buyer in buyers if buyer.customer_id is None]
+        ids = customers.create_customers(session=session, seen_at=[
+            min(at for _traits, at in buyer.traits) for buyer in fresh])
+        for buyer, customer_id in zip(fresh, ids, strict=True):
+            buyer.customer_id = customer_id
+        owners = {id(buyer): buyer.customer_id for buyer in buyers
+                  if buyer.customer_id is not None}
+        customers.add_identities(session=session, identities=[
+            (owners[id(buyer)], kind, value) for buyer in buyers
+            for kind, value in buyer.identities])
+        customers.apply_trait_observations(
+            session=session, source=SOURCE, default_region=region,
+            observations={owners[id(buyer)]: buyer.traits for buyer in buyers})
+        customers.record_activity(session=session, activity={
+            owners[id(buyer)]: customers.Activity(
+                first_seen_at=min(at for _traits, at in buyer.traits),
+                last_seen_at=max(at for _traits, at in buyer.traits)) for buyer in buyers})
+        return owners
 
 
 def _checked(order: _Order, store_currency: str) -> OrderRecord | list[Problem]:
@@ -235,20 +329,6 @@ def _quantity(text: str) -> int:
         raise InvalidInput(f"quantity: must be a whole number from 0 to {MAX_QUANTITY}",
                            code="invalid_row")
     return int(text)
-
-
-def _customer(session: Session, values: dict[str, str], known: int | None, placed: datetime,
-              region: str) -> int:
-    fields = {"email": values["customer_email"] or None,
-              "user_id": values["customer_user_id"] or None,
-              "first_name": values["customer_first_name"] or None,
-              "last_name": values["customer_last_name"] or None}
-    stated = {key: value for key, value in fields.items() if value}
-    if stated.keys() & {"email", "user_id"}:
-        customer, _new = profile.upsert_customer(session=session, data=CustomerIn(**stated),
-                                                 default_region=region)
-        return customer.id
-    return known or customers.create_customer(session=session, seen_at=placed)
 
 
 def import_customers(*, session: Session, rows: Iterable[tuple[int, dict[str, str]]],

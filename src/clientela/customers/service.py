@@ -26,7 +26,7 @@ from clientela.customers.traits import (
     apply_traits,
     profile_columns,
 )
-from clientela.db import driver_executemany, next_ids
+from clientela.db import driver_executemany, driver_query_in, next_ids
 
 MAX_TAG = 100
 CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
@@ -124,6 +124,21 @@ def identity_owner(*, session: Session, kind: str, value: str) -> int | None:
     """The customer this identity belongs to, if any."""
     return session.scalar(select(Identity.customer_id).where(Identity.kind == kind,
                                                              Identity.value == value))
+
+
+def identity_owners(*, session: Session, kind: str, values: Iterable[str]) -> dict[str, int]:
+    """The customer each of these identities belongs to, for those that belong to one."""
+    return dict(driver_query_in(session, _OWNERS, values, before=[kind]))
+
+
+def user_ids_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
+    """A user id of each of these customers that has one."""
+    return dict(driver_query_in(session, _USER_IDS, customer_ids))
+
+
+_OWNERS = "SELECT value, customer_id FROM identities WHERE kind = ? AND value IN ({marks})"
+_USER_IDS = ("SELECT customer_id, value FROM identities WHERE kind = 'user_id' "
+             "AND customer_id IN ({marks})")
 
 
 def remove_identity(*, session: Session, customer_id: int, kind: str, value: str) -> None:
