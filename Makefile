@@ -45,6 +45,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_orders.py
+	$(BIN)/python bench/demo.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

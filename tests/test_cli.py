@@ -85,19 +85,20 @@ def test_default_secret_key_is_refused_outside_development(tmp_path):
     assert Settings(env="development").secret_key  # the default is fine on a laptop
 
 
-def test_demo_loads_through_ingestion_and_loads_nothing_twice(settings, engine):
-    first = _run(settings, "demo", "--visitors", "120", "--seed", "3")
+def test_demo_loads_a_shop_and_loads_nothing_twice(settings, engine):
+    first = _run(settings, "demo", "--customers", "60", "--seed", "3")
     assert first.returncode == 0, first.stderr
-    assert "demo: " in first.stdout and "(0 already loaded)" in first.stdout
-    stored = int(first.stdout.split("demo: ")[1].split(" new events")[0])
-    assert stored > 120
+    calls = int(first.stdout.split("past orders, ")[1].split(" calls")[0])
+    assert f"{calls} calls ({calls} new, 0 already loaded)" in first.stdout
     assert "Sign in at http://127.0.0.1:8000 as owner@clientela.demo with password " \
            "clientela-demo" in first.stdout
-    again = _run(settings, "demo", "--visitors", "120", "--seed", "3")
-    assert f"demo: 0 new events from 120 visitors ({stored} already loaded)" in again.stdout
+    again = _run(settings, "demo", "--customers", "60", "--seed", "3")
+    assert f"{calls} calls (0 new, {calls} already loaded), 0 carts abandoned" in again.stdout
     with session_scope(engine, writes=False) as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == stored
+        assert session.scalar(select(func.count()).select_from(Event)) == calls
         assert team.find_user(session=session, email="owner@clientela.demo") is not None
+    refused = _run(settings, "demo", "--customers", "0")
+    assert refused.returncode == 2 and "--customers" in refused.stderr
 
 
 def test_carts_abandon_marks_carts_left_alone(settings, engine, client, write_key):

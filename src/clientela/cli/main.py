@@ -130,13 +130,17 @@ def users_create(email: Annotated[str, typer.Option()],
 
 
 @app.command()
-def demo(visitors: Annotated[int, typer.Option(help="Visitors to simulate.")] = 3000,
-         seed: Annotated[int, typer.Option(help="Random seed.")] = 7) -> None:
-    """Load a small demo through the ingestion path; running it again adds nothing."""
+def demo(customers: Annotated[int, typer.Option(
+             help="Customers of the demo shop (and half as many anonymous visitors).", min=1)]
+         = 3000,
+         seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same shop.")]
+         = 7) -> None:
+    """Load a demo shop (catalog, customers, two years of orders, two weeks of traffic)
+    through the same services as real data; loading it again adds nothing."""
     from clientela.cli.demo import load_demo
 
     upgrade(get_engine())
-    load_demo(engine=get_engine(), settings=get_settings(), visitors=visitors, seed=seed)
+    load_demo(engine=get_engine(), settings=get_settings(), customers=customers, seed=seed)
 
 
 @import_app.command("cdnow")

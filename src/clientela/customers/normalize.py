@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -25,8 +26,14 @@ def normalize_phone(value: object, *, default_region: str) -> str | None:
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         return None
+    return _phone(value, default_region.upper())
+
+
+@functools.lru_cache(maxsize=8192)
+def _phone(value: str, region: str) -> str | None:
+    # Parsing costs tens of microseconds, and one write reads each number several times.
     try:
-        number = phonenumbers.parse(value, default_region.upper())
+        number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(number):

@@ -309,3 +309,18 @@ def set_email_consent(*, session: Session, customer_id: int, state: str, source:
     session.execute(update(Customer).where(Customer.id == customer_id).values(
         email_marketing=state, email_marketing_source=source[:100],
         email_marketing_at=at or utcnow()))
+
+
+def set_email_consents(*, session: Session, consents: list[tuple[int, str, str, datetime]]
+                       ) -> None:
+    """`set_email_consent` for many customers at once: (customer id, state, source, at)."""
+    for _cid, state, _source, _at in consents:
+        if state not in CONSENT_STATES:
+            raise InvalidInput("consent.email_marketing: must be one of "
+                               f"{', '.join(CONSENT_STATES)}", code="invalid_consent")
+    driver_executemany(session, _SET_CONSENT, [(state, source[:100], db_time(at), cid)
+                                               for cid, state, source, at in sorted(consents)])
+
+
+_SET_CONSENT = ("UPDATE customers SET email_marketing = ?, email_marketing_source = ?, "
+                "email_marketing_at = ? WHERE id = ?")

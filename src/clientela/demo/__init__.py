@@ -1,0 +1,1 @@
+"""The demo shop: generated (`store`) and loaded through the services (`loading`)."""
