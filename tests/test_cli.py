@@ -107,5 +107,5 @@ def test_carts_abandon_marks_carts_left_alone(settings, engine, client, write_ke
                                    "properties": {"sku": "S1", "price": 5}})
     done = _run(settings, "carts", "abandon", env={"CLIENTELA_CART_ABANDON_MINUTES": "30"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1 carts abandoned"
-    assert _run(settings, "carts", "abandon").stdout.strip() == "0 carts abandoned"
+    assert done.stdout.strip().startswith("1 carts abandoned")
+    assert _run(settings, "carts", "abandon").stdout.startswith("0 carts abandoned")

@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         None, description="The secret of the WooCommerce webhooks; unset, their endpoint "
         "answers 404."
     )
+    redis_url: str | None = Field(
+        None, description="Redis for the background work queue (`redis://host:6379/0`), "
+        "needed when workers run on several hosts; unset, the queue is the SQLite file "
+        "DATA_DIR/worker.db."
+    )
+    embedded_worker: bool = Field(
+        True, description="`clientela serve` runs the background worker beside itself; set "
+        "false when `clientela worker` processes run elsewhere."
+    )
     ingest_socket: Path | None = Field(
         None, description="Unix socket of the ingestion writer process. `clientela serve` "
         "sets it on SQLite for its HTTP workers; unset, each process writes events itself."

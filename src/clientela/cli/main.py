@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from clientela.config import Settings, get_settings
+from clientela.core.children import Supervised
 from clientela.core.errors import ClientelaError
 from clientela.db import get_engine, session_scope
 from clientela.migrate import upgrade
@@ -49,15 +50,22 @@ def migrate() -> None:
 def serve(host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
           port: Annotated[int | None, typer.Option(help="Port to bind.")] = None,
           workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1) -> None:
-    """Migrate, then serve ingestion, the API and the dashboard."""
+    """Migrate, then serve ingestion, the API and the dashboard (with the background worker
+    beside them unless CLIENTELA_EMBEDDED_WORKER is false)."""
     import uvicorn
 
     settings = get_settings()
     upgrade(get_engine())
-    with _ingest_writer(settings):
-        uvicorn.run("clientela.api.app:create_app", factory=True, workers=workers,
-                    host=host or settings.host, port=port or settings.port, log_level="info",
-                    access_log=False)
+    # uvicorn re-raises the SIGTERM it handled once it has shut down; turned into SystemExit
+    # here, it unwinds through `finally` so that the child processes stop cleanly.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        with _ingest_writer(settings), _background_worker(settings):
+            uvicorn.run("clientela.api.app:create_app", factory=True, workers=workers,
+                        host=host or settings.host, port=port or settings.port,
+                        log_level="info", access_log=False)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -70,25 +78,57 @@ def _ingest_writer(settings: Settings) -> Iterator[None]:
     from clientela.ingest.process import WriterProcess, socket_path
 
     writer = WriterProcess(socket_path(settings))
-    try:
-        writer.start()
-    except RuntimeError as error:
-        err.print(f"[red]error[/red] {error}")
-        raise typer.Exit(2) from None
+    _start(writer)
     os.environ["CLIENTELA_INGEST_SOCKET"] = str(writer.path)
     get_settings.cache_clear()
-    # uvicorn re-raises the SIGTERM it handled once it has shut down; turned into SystemExit
-    # here, it unwinds through `finally` so that the writer finishes its queue and exits.
-    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         yield
     finally:
         writer.stop()
-        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _background_worker(settings: Settings) -> Iterator[None]:
+    """`clientela worker` beside the server, unless workers run elsewhere."""
+    if not settings.embedded_worker:
+        yield
+        return
+    worker = Supervised("background worker", ["worker", "--exit-with-parent"],
+                        stop_seconds=30.0)
+    _start(worker)
+    try:
+        yield
+    finally:
+        worker.stop()
+
+
+def _start(child: Supervised) -> None:
+    try:
+        child.start()
+    except RuntimeError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(2) from None
 
 
 def _exit_on_signal(_number: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)  # asked to stop, and stopped cleanly
+
+
+@app.command()
+def worker(workers: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 1,
+           exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
+    """Run background work: scheduled jobs (abandoned carts, ...) and queued tasks."""
+    from clientela.core.children import on_parent_exit
+    from clientela.worker.app import create_queue
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
+    queue = create_queue(get_settings())
+    consumer = queue.huey.create_consumer(workers=workers, worker_type="thread",
+                                          periodic=True, graceful_signal="TERM")
+    queue.run_scheduled_now()
+    if exit_with_parent:  # started by `serve`: stop with it, even if it was killed
+        on_parent_exit(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    consumer.run()
 
 
 @app.command("ingest-writer", hidden=True)
@@ -174,16 +214,12 @@ def import_cdnow(sample: Annotated[bool, typer.Option(
 @carts_app.command("abandon")
 def carts_abandon() -> None:
     """Mark open carts left alone for CLIENTELA_CART_ABANDON_MINUTES as abandoned."""
-    from clientela.commerce.carts import abandon_carts
-    from clientela.core.clock import utcnow
+    from clientela.commerce.tasks import abandon_idle_carts
 
-    settings = get_settings()
     engine = get_engine()
     upgrade(engine)
-    with session_scope(engine) as session:
-        count = abandon_carts(session=session, now=utcnow(),
-                              after_minutes=settings.cart_abandon_minutes)
-    typer.echo(f"{count} carts abandoned")
+    count = abandon_idle_carts(engine=engine, settings=get_settings())
+    typer.echo(f"{count} carts abandoned (the background worker does this every minute)")
 
 
 def _import_csv(kind: str, file: Path, mapping: list[str] | None, skip_invalid: bool) -> None:

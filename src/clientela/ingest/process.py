@@ -16,17 +16,15 @@ import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from contextlib import suppress
 from functools import partial
 from pathlib import Path
 from types import FrameType
 
 from clientela.config import Settings
+from clientela.core.children import Supervised, parent_alive
 from clientela.core.errors import ClientelaError
 from clientela.db import WalCheckpointer, build_engine
 from clientela.ingest import wire
@@ -38,7 +36,6 @@ _STARTUP_SECONDS = 30.0
 _STOP_SECONDS = STOP_WITHIN + 10.0
 _ACCEPT_POLL = 0.2
 _SEND_SECONDS = 5.0
-_RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _PRIVATE_PREFIX = "clientela-ingest-"
 
 
@@ -73,7 +70,7 @@ def run(settings: Settings, path: Path) -> None:
     checkpointer.start()
     parent = os.getppid()
     try:
-        while not stopping.is_set() and os.getppid() == parent:  # `serve` is still there
+        while not stopping.is_set() and parent_alive(parent):  # `serve` is still there
             try:
                 connection, _address = listener.accept()
             except TimeoutError:
@@ -170,82 +167,28 @@ def _reply(connection: socket.socket, sending: threading.Lock, job_id: int,
         log.warning("could not answer ingestion job %d: its worker is gone", job_id)
 
 
-class WriterProcess:
-    """Runs `clientela ingest-writer` beside the HTTP workers and restarts it if it dies
-    (pausing longer after each failed start, so a writer that cannot start is not spun)."""
+class WriterProcess(Supervised):
+    """Runs `clientela ingest-writer` beside the HTTP workers and restarts it if it dies."""
 
     def __init__(self, path: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__("ingestion writer", ["ingest-writer", "--socket", str(path)],
+                         ready=partial(_accepts, path), env=env,
+                         startup_seconds=_STARTUP_SECONDS, stop_seconds=_STOP_SECONDS)
         self.path = path
-        self.env = env
-        self._process: subprocess.Popen[bytes] | None = None
-        self._stopping = threading.Event()
-        self._spawning = threading.Lock()  # `stop` never races a restart
-        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the writer and wait until it accepts connections."""
         if _accepts(self.path):
             raise RuntimeError(f"another ingestion writer is listening on {self.path}: is "
                                "another `clientela serve` using this data folder?")
-        with self._spawning:
-            self._spawn()
-        self._watcher = threading.Thread(target=self._watch, name="ingest-writer-watch",
-                                         daemon=True)
-        self._watcher.start()
+        super().start()
 
     def stop(self) -> None:
         """Ask the writer to finish what is queued and exit; kill it if it will not."""
-        self._stopping.set()
-        with self._spawning:
-            _end(self._process, patience=_STOP_SECONDS)
+        super().stop()
         if self.path.parent.name.startswith(_PRIVATE_PREFIX):
             with suppress(OSError):
                 self.path.parent.rmdir()
-
-    def _spawn(self) -> None:
-        command = [sys.executable, "-c", "from clientela.cli.main import app; app()",
-                   "ingest-writer", "--socket", str(self.path)]
-        process = self._process = subprocess.Popen(command, env=self.env,
-                                                   stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + _STARTUP_SECONDS
-        while not _accepts(self.path):
-            if process.poll() is not None:
-                raise RuntimeError(f"the ingestion writer exited with status "
-                                   f"{process.returncode} while starting")
-            if time.monotonic() > deadline:
-                _end(process, patience=1.0)
-                raise RuntimeError(f"the ingestion writer did not listen on {self.path} "
-                                   f"within {_STARTUP_SECONDS}s")
-            time.sleep(0.05)
-
-    def _watch(self) -> None:
-        failures = 0
-        while not self._stopping.wait(_RESTART_PAUSES[min(failures, len(_RESTART_PAUSES) - 1)]):
-            with self._spawning:
-                process = self._process
-                if self._stopping.is_set() or process is None or process.poll() is None:
-                    failures = 0
-                    continue
-                log.error("the ingestion writer exited with status %s; restarting it",
-                          process.returncode)
-                try:
-                    self._spawn()
-                except RuntimeError as error:
-                    failures += 1
-                    log.error("%s", error)
-
-
-def _end(process: subprocess.Popen[bytes] | None, *, patience: float) -> None:
-    """SIGTERM, then SIGKILL after `patience` seconds."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=patience)
-    except subprocess.TimeoutExpired:
-        log.error("the ingestion writer did not stop in %ss; killing it", patience)
-        process.kill()
-        process.wait()
 
 
 def _accepts(path: Path) -> bool:

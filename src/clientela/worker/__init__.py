@@ -1,0 +1,1 @@
+"""Background work: the Huey queue, its schedules and the worker process (`clientela worker`)."""

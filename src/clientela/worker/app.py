@@ -1,0 +1,71 @@
+"""The Huey queue and what it runs on schedule.
+
+The queue lives in a SQLite file under DATA_DIR (one machine) or in Redis when
+CLIENTELA_REDIS_URL is set (workers on several hosts). Domains keep their jobs as plain
+functions in their `tasks.py`; this module is the one place that schedules them, so domains
+never import Huey.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+from huey.api import TaskWrapper
+from sqlalchemy import Engine
+
+from clientela.commerce import tasks as commerce_tasks
+from clientela.config import Settings
+from clientela.db import build_engine
+
+log = logging.getLogger(__name__)
+
+Job = Callable[..., Any]
+# (name, when, job): every job takes the engine and settings as keyword arguments.
+SCHEDULE: tuple[tuple[str, crontab, Job], ...] = (
+    ("commerce.abandon_idle_carts", crontab(minute="*"), commerce_tasks.abandon_idle_carts),
+)
+
+
+@dataclass(frozen=True)
+class Queue:
+    huey: Huey
+    scheduled: dict[str, TaskWrapper]
+
+    def run_scheduled_now(self) -> None:
+        """Queue every scheduled job once, so that a worker starting up catches up at once
+        instead of at the next minute."""
+        for task in self.scheduled.values():
+            task()
+
+
+def create_queue(settings: Settings) -> Queue:
+    """The queue for these settings, with the scheduled jobs registered on it."""
+    if settings.redis_url:
+        huey: Huey = RedisHuey("clientela", url=settings.redis_url, utc=True, results=False)
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey(
+            "clientela", filename=str(settings.data_dir / "worker.db"), results=False, utc=True
+        )
+    engine = build_engine(settings)
+    return Queue(
+        huey,
+        {
+            name: huey.periodic_task(when, name=name)(_bound(job, engine, settings, name))
+            for name, when, job in SCHEDULE
+        },
+    )
+
+
+def _bound(job: Job, engine: Engine, settings: Settings, name: str) -> Callable[[], Any]:
+    def run() -> Any:
+        result = job(engine=engine, settings=settings)
+        log.info("%s: %s", name, result)
+        return result
+
+    run.__name__ = name.replace(".", "_")
+    return run

@@ -1,0 +1,112 @@
+"""The background worker (`clientela worker`, and the one `clientela serve` runs beside it)
+runs the schedule: carts left alone become abandoned without anyone asking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import select
+
+from clientela.commerce.models import Cart
+from clientela.config import Settings
+from clientela.core.clock import utcnow
+from clientela.db import build_engine, session_scope
+from clientela.team import service as team
+from tests.helpers import basic
+from tests.server import LiveServer, clientela_command, server_environment
+from tests.test_writer_process import _children, _gone
+
+WAIT_SECONDS = 30.0
+
+
+def _cart_added(minutes_ago: int, user: str) -> dict:
+    return {"type": "track", "userId": user, "event": "Product Added",
+            "messageId": f"add-{user}",
+            "timestamp": (utcnow() - timedelta(minutes=minutes_ago)).isoformat(),
+            "properties": {"product_id": "P1", "price": 10, "cart_id": f"cart-{user}"}}
+
+
+def _cart_states(settings: Settings) -> dict[str, str]:
+    engine = build_engine(settings)
+    with session_scope(engine, writes=False) as session:
+        states = dict(session.execute(select(Cart.external_id, Cart.status)).tuples().all())
+    engine.dispose()
+    return states
+
+
+def _wait_for(settings: Settings, expected: dict[str, str]) -> dict[str, str]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (states := _cart_states(settings)) != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return states
+
+
+def test_the_worker_abandons_idle_carts_and_stops_gracefully(settings, engine, client,
+                                                             write_key, tmp_path):
+    for minutes, user in ((120, "idle"), (5, "busy")):
+        answer = client.post("/v1/track", json=_cart_added(minutes, user),
+                             headers=basic(write_key))
+        assert answer.status_code == 200, answer.text
+    assert _cart_states(settings) == {"cart-idle": "open", "cart-busy": "open"}
+    data_dir = tmp_path / "worker"
+    env = server_environment(settings.database_url, data_dir)
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen([*clientela_command(), "worker"], env=env, stdout=log,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        assert _wait_for(settings, {"cart-idle": "abandoned", "cart-busy": "open"}) == \
+            {"cart-idle": "abandoned", "cart-busy": "open"}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        returncode = worker.wait(timeout=30)
+    output = (tmp_path / "worker.log").read_text()
+    assert returncode == 0, output
+    assert "commerce.abandon_idle_carts: 1" in output
+    assert "Shutting down gracefully" in output
+    assert (data_dir / "worker.db").is_file()  # the queue, beside the data
+
+
+def test_serve_runs_the_worker_beside_itself_and_takes_it_down(settings, tmp_path):
+    engine = build_engine(settings)
+    with session_scope(engine) as session:
+        key = team.create_key(session=session, kind="write").key
+    engine.dispose()
+    with LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server") as server:
+        workers = [pid for pid, command in _children(server.pid).items()
+                   if command.rstrip().endswith("worker --exit-with-parent")]
+        assert len(workers) == 1, _children(server.pid)
+        answer = httpx.post(f"{server.base_url}/v1/track", json=_cart_added(90, "late"),
+                            headers=basic(key), timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert _wait_for(settings, {"cart-late": "abandoned"}) == {"cart-late": "abandoned"}
+        os.kill(server.pid, signal.SIGKILL)  # even a killed server takes its worker down
+        assert _gone(workers[0], within=15.0)
+
+
+def test_a_worker_can_be_left_to_other_hosts(settings, tmp_path):
+    env = server_environment(settings.database_url, tmp_path / "server")
+    env["CLIENTELA_EMBEDDED_WORKER"] = "false"
+    server = LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server")
+    process = subprocess.Popen([*clientela_command(), "serve", "--port", str(server.port)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, healthy = time.monotonic() + 30, False
+        while not healthy and time.monotonic() < deadline:
+            try:
+                healthy = httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert healthy
+        children = _children(process.pid)
+        assert not any("worker" in command and "ingest" not in command
+                       for command in children.values()), children
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert not Path(tmp_path / "server" / "worker.db").exists()
