@@ -270,3 +270,19 @@ def test_a_product_added_after_the_order_starts_a_new_cart(client, write_key, ap
     carts = api.get(f"/api/v1/customers/{customer['id']}/carts").json()
     assert sorted((cart["status"], [i["sku"] for i in cart["items"]]) for cart in carts) == [
         ("converted", ["A"]), ("open", ["B"])]
+
+
+def test_a_refund_between_two_descriptions_of_one_write_keeps_the_last_items(
+        client, write_key, api):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {
+            "order_id": "o-1", "products": [{"sku": "A", "price": 1}, {"sku": "B", "price": 2}]}},
+        {"type": "track", "userId": "u1", "event": "Order Refunded",
+         "properties": {"order_id": "o-1", "total": 1}},
+        {"type": "track", "userId": "u1", "event": "Order Updated", "properties": {
+            "order_id": "o-1", "total": 3, "products": [{"sku": "C", "price": 3}]}},
+    ])
+    assert answer.json()["rejected"] == []
+    [order] = _orders(api)
+    assert ([item["sku"] for item in order["items"]], order["refunded"], order["net_store"]) == (
+        ["C"], "1.00", "2.00")

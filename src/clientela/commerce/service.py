@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clientela.commerce.carts import apply_carts
@@ -93,8 +93,7 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
         else:
             _describe_order(session, order, _in_currency(change, order, exchange), products,
                             stored=order.id not in fresh, pending=pending)
-        order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                                  order.currency)
+        _settle(session, order, exchange)
         order.updated_at = utcnow()
         touched[key] = order
     return touched
@@ -177,7 +176,7 @@ def _refund(session: Session, order: Order, item: Happened, exchange: Exchange) 
     if stated is None and change.lines:
         stated = sum((line.price_cents or 0) * line.quantity for line in change.lines)
     remaining = max(order.total_cents - order.refunded_cents, 0)
-    add_refund(session=session, order=order, exchange=exchange, refund=RefundRecord(
+    _add_refund(session, order, RefundRecord(
         external_id=item.message_id, amount_cents=remaining if stated is None else stated,
         reason=change.reason, refunded_at=item.at))
 
@@ -260,8 +259,9 @@ class OrderRecord:
 def record_order(*, session: Session, source: str, record: OrderRecord, customer_id: int,
                  exchange: Exchange) -> Order:
     """Create or replace the order `record` describes, as placed by `customer_id` (refunds
-    are added, never removed), and refresh the order totals of its customers before and
-    after (a guest order that later names an e-mail moves to that customer)."""
+    are added, never removed: a record that lists fewer leaves the others counting), and
+    refresh the order totals of its customers before and after (a guest order that later
+    names an e-mail moves to that customer)."""
     order = session.scalar(select(Order).where(Order.source == source,
                                                Order.external_id == record.external_id))
     now = utcnow()
@@ -284,31 +284,51 @@ def record_order(*, session: Session, source: str, record: OrderRecord, customer
                     .execution_options(synchronize_session=False))
     session.add_all(_items(order.id, record.lines, products))
     for refund in record.refunds:
-        add_refund(session=session, order=order, refund=refund, exchange=exchange)
-    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                              order.currency)
+        _add_refund(session, order, refund)
+    _settle(session, order, exchange)
     refresh_order_totals(session=session, customer_ids={previous_owner, order.customer_id})
     return order
 
 
 def add_refund(*, session: Session, order: Order, refund: RefundRecord,
                exchange: Exchange) -> bool:
-    """Record a refund of the order once (by its external id); whether it was new."""
+    """Record a refund of the order once (by its external id) and refresh its customer's
+    totals; whether it was new."""
+    if not _add_refund(session, order, refund):
+        return False
+    _settle(session, order, exchange)
+    order.updated_at = utcnow()
+    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+    return True
+
+
+def _add_refund(session: Session, order: Order, refund: RefundRecord) -> bool:
+    """Store the refund once, for the amount it states: the order's refunded amount is capped
+    at its total (`_settle`), not the refund, so a total that grows later counts it in full.
+    Written at once (no flush of the session's other pending rows)."""
     known = session.scalar(select(Refund.id).where(Refund.order_id == order.id,
                                                    Refund.external_id == refund.external_id))
     if known is not None:
         return False
-    amount = min(refund.amount_cents, max(order.total_cents - order.refunded_cents, 0))
-    session.add(Refund(order_id=order.id, external_id=refund.external_id, amount_cents=amount,
-                       reason=refund.reason, refunded_at=refund.refunded_at))
-    order.refunded_cents += amount
-    if order.total_cents and order.refunded_cents >= order.total_cents:
-        order.status = "refunded"
-    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                              order.currency)
-    session.flush()
-    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+    session.execute(insert(Refund).values(
+        order_id=order.id, external_id=refund.external_id, amount_cents=refund.amount_cents,
+        reason=refund.reason, refunded_at=refund.refunded_at))
     return True
+
+
+def _settle(session: Session, order: Order, exchange: Exchange) -> None:
+    """Refunded amount, status and net revenue of the order from its total and its refund
+    rows, whatever order they came in: refunded is what the rows add up to (summed in the
+    database, under the order's lock), at most the total; an order refunded in full is
+    `refunded` (a cancelled one stays cancelled); a refunded order brings no revenue, even
+    when the platform says so without listing its refunds."""
+    refunds = session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
+                             .where(Refund.order_id == order.id))
+    order.refunded_cents = max(min(int(refunds or 0), order.total_cents), 0)
+    if order.status != "cancelled" and 0 < order.total_cents <= order.refunded_cents:
+        order.status = "refunded"
+    order.net_store_cents = 0 if order.status == "refunded" else exchange.to_store(
+        order.total_cents - order.refunded_cents, order.currency)
 
 
 def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> list[OrderItem]:
