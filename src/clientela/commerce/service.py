@@ -31,6 +31,7 @@ from clientela.commerce.ecommerce import (
 from clientela.commerce.models import (
     EVENTS_SOURCE,
     Cart,
+    EarlyOrderEvent,
     Order,
     OrderItem,
     Refund,
@@ -66,7 +67,14 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
 
 def _apply_orders(session: Session, happened: list[Happened], products: dict[str, int],
                   exchange: Exchange) -> dict[str, Order]:
-    """The orders these events created or changed, by external id."""
+    """The orders these events created or changed, by external id.
+
+    Events arrive out of order (batches, retries): a refund or a cancellation can come before
+    the Order Completed of its order. Such an event is kept as it was read, in
+    `early_order_events`, and applied right after the event that starts its order, as if it
+    had come then. Keeping the event rather than a placeholder order means nothing is shown
+    or counted before an order is placed, and a refund of "the rest" is of its real total.
+    """
     if not happened:
         return {}
     keys = {item.order_key for item in happened}
@@ -80,23 +88,76 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
     fresh = {orders[key].id for key in starts}  # no stored items to replace
     pending: dict[int, list[OrderItem]] = {}  # items added by this write, per order
     touched: dict[str, Order] = {}
-    for index, item in enumerate(happened):
-        key = item.order_key
-        order = orders.get(key)
-        if order is None or index < starts.get(key, 0):
-            continue  # before its order existed: nothing to change
-        change = item.change
-        if change.event == ORDER_CANCELLED:
-            order.status = "cancelled"
-        elif change.event == ORDER_REFUNDED:
-            _refund(session, order, item, exchange)
-        else:
-            _describe_order(session, order, _in_currency(change, order, exchange), products,
-                            stored=order.id not in fresh, pending=pending)
-        _settle(session, order, exchange)
-        order.updated_at = utcnow()
-        touched[key] = order
+    for item in _in_order(happened, starts, _take_early_events(session, set(starts))):
+        order = orders.get(item.order_key)
+        if order is None:
+            _keep_early_event(session, item)
+            continue
+        _apply_order_event(session, order, item, products, exchange,
+                           stored=order.id not in fresh, pending=pending)
+        touched[item.order_key] = order
     return touched
+
+
+def _apply_order_event(session: Session, order: Order, item: Happened,
+                       products: dict[str, int], exchange: Exchange, *, stored: bool,
+                       pending: dict[int, list[OrderItem]]) -> None:
+    change = item.change
+    if change.event == ORDER_CANCELLED:
+        order.status = "cancelled"
+    elif change.event == ORDER_REFUNDED:
+        _refund(session, order, item, exchange)
+    else:
+        _describe_order(session, order, _in_currency(change, order, exchange), products,
+                        stored=stored, pending=pending)
+    _settle(session, order, exchange)
+    order.updated_at = utcnow()
+
+
+def _in_order(happened: list[Happened], starts: dict[str, int],
+              early: dict[str, list[Happened]]) -> list[Happened]:
+    """The events in the order they apply: those that came before the event that starts
+    their order (kept from earlier writes, then this write's) right after it."""
+    ordered: list[Happened] = []
+    for index, item in enumerate(happened):
+        start = starts.get(item.order_key)
+        if start is None or index > start:
+            ordered.append(item)
+        elif index < start:
+            early.setdefault(item.order_key, []).append(item)
+        else:
+            ordered += [item, *early.get(item.order_key, [])]
+    return ordered
+
+
+def _take_early_events(session: Session, keys: set[str]) -> dict[str, list[Happened]]:
+    """The events kept for these orders (which start now), oldest first; they stop waiting."""
+    if not keys:
+        return {}
+    rows = session.scalars(select(EarlyOrderEvent)
+                           .where(EarlyOrderEvent.order_external_id.in_(keys))
+                           .order_by(EarlyOrderEvent.id)).all()
+    early: dict[str, list[Happened]] = {}
+    for row in rows:
+        early.setdefault(row.order_external_id, []).append(Happened(
+            row.customer_id, row.origin_customer_id, row.message_id, row.happened_at,
+            Change.from_wire(row.change)))
+    if rows:
+        session.execute(delete(EarlyOrderEvent)
+                        .where(EarlyOrderEvent.id.in_([row.id for row in rows]))
+                        .execution_options(synchronize_session=False))
+    return early
+
+
+def _keep_early_event(session: Session, item: Happened) -> None:
+    """Keep an event about an order not known yet until its order starts; one that names no
+    order (an Order Completed too vague to start one) can never be claimed: nothing to keep."""
+    if item.change.order_id is None:
+        return
+    session.add(EarlyOrderEvent(order_external_id=item.order_key, customer_id=item.customer_id,
+                                origin_customer_id=item.origin_id, message_id=item.message_id,
+                                happened_at=item.at, change=item.change.as_wire(),
+                                received_at=utcnow()))
 
 
 def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Order],
@@ -134,11 +195,12 @@ def _describe_order(session: Session, order: Order, change: Change, products: di
                     *, stored: bool, pending: dict[int, list[OrderItem]]) -> None:
     """What an Order Completed or Order Updated states about the order, over what it said;
     its products replace the items (stored ones, and those an earlier event of this write
-    added)."""
+    added). A cancelled order stays cancelled: no event reinstates one, and an Order
+    Completed or Order Updated that arrives late must not undo the cancellation."""
     for name in ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents",
                  "total_cents", "coupon", "channel", "status", "currency"):
         value = getattr(change, name)
-        if value is not None:
+        if value is not None and not (name == "status" and order.status == "cancelled"):
             setattr(order, name, value)
     if change.lines:
         if order.id in pending:
@@ -211,7 +273,7 @@ _REFRESH_TOTALS = (update(customers.CUSTOMERS)
 
 def move_customer(*, session: Session, from_id: int, to_id: int) -> None:
     """Give `to_id` the orders and carts of `from_id` (a merge), and refresh both totals."""
-    for table in (Order, Cart, WebhookDelivery):
+    for table in (Order, Cart, EarlyOrderEvent, WebhookDelivery):
         session.execute(update(table).where(table.customer_id == from_id)
                         .values(customer_id=to_id))
     refresh_order_totals(session=session, customer_ids=[from_id, to_id])
@@ -220,7 +282,7 @@ def move_customer(*, session: Session, from_id: int, to_id: int) -> None:
 def give_back(*, session: Session, kept_id: int, dropped_id: int, origins: set[int]) -> None:
     """Undo `move_customer` for a split merge: what first belonged to one of `origins` (the
     dropped customer and those merged into it) goes back to `dropped_id`."""
-    for table in (Order, Cart):
+    for table in (Order, Cart, EarlyOrderEvent):
         session.execute(update(table).where(table.customer_id == kept_id,
                                             table.origin_customer_id.in_(origins))
                         .values(customer_id=dropped_id))
