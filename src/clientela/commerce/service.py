@@ -18,6 +18,13 @@ from sqlalchemy.orm import Session
 
 from clientela.commerce.carts import apply_carts
 from clientela.commerce.catalog import CatalogMemory, observe_products
+from clientela.commerce.early_events import (
+    hold_early_events,
+    in_order,
+    keep_early_event,
+    take_early_events,
+    waits,
+)
 from clientela.commerce.ecommerce import (
     CART_EVENTS,
     ORDER_CANCELLED,
@@ -40,7 +47,7 @@ from clientela.commerce.models import (
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange, rescale
 from clientela.customers import service as customers
-from clientela.db import next_ids
+from clientela.db import lock_name, next_ids
 
 
 def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Exchange,
@@ -67,36 +74,45 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
 
 def _apply_orders(session: Session, happened: list[Happened], products: dict[str, int],
                   exchange: Exchange) -> dict[str, Order]:
-    """The orders these events created or changed, by external id.
-
-    Events arrive out of order (batches, retries): a refund or a cancellation can come before
-    the Order Completed of its order. Such an event is kept as it was read, in
-    `early_order_events`, and applied right after the event that starts its order, as if it
-    had come then. Keeping the event rather than a placeholder order means nothing is shown
-    or counted before an order is placed, and a refund of "the rest" is of its real total.
-    """
+    """The orders these events created or changed, by external id. An event about an order
+    not known yet waits for it (`early_events`)."""
     if not happened:
         return {}
     keys = {item.order_key for item in happened}
-    orders = {order.external_id: order for order in session.scalars(
-        select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys)))}
+    orders = _locked_orders(session, keys)
     # New orders are inserted first, on their own: items, refunds and carts point at them,
     # and the ORM knows no order between those tables.
     starts = _new_orders(session, happened, orders, exchange.store_currency)
     if starts:
         session.flush()
+    early = {item.order_key for item in happened if waits(item)} - orders.keys()
+    if starts or early:
+        hold_early_events(session=session, keeping=bool(early))
+    if early:  # another writer may have created some of them meanwhile
+        orders.update(_locked_orders(session, early))
     fresh = {orders[key].id for key in starts}  # no stored items to replace
     pending: dict[int, list[OrderItem]] = {}  # items added by this write, per order
     touched: dict[str, Order] = {}
-    for item in _in_order(happened, starts, _take_early_events(session, set(starts))):
+    kept = take_early_events(session=session, keys=set(starts))
+    for item in in_order(happened, starts, kept):
         order = orders.get(item.order_key)
         if order is None:
-            _keep_early_event(session, item)
+            if waits(item):
+                keep_early_event(session=session, item=item)
             continue
         _apply_order_event(session, order, item, products, exchange,
                            stored=order.id not in fresh, pending=pending)
         touched[item.order_key] = order
     return touched
+
+
+def _locked_orders(session: Session, keys: set[str]) -> dict[str, Order]:
+    """The events source's orders with these external ids, locked until commit (in id order,
+    so writers cannot deadlock on them; NO KEY: rows that point at them can still be added)."""
+    return {order.external_id: order for order in session.scalars(
+        select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys))
+        .order_by(Order.id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True))}
 
 
 def _apply_order_event(session: Session, order: Order, item: Happened,
@@ -112,52 +128,6 @@ def _apply_order_event(session: Session, order: Order, item: Happened,
                         stored=stored, pending=pending)
     _settle(session, order, exchange)
     order.updated_at = utcnow()
-
-
-def _in_order(happened: list[Happened], starts: dict[str, int],
-              early: dict[str, list[Happened]]) -> list[Happened]:
-    """The events in the order they apply: those that came before the event that starts
-    their order (kept from earlier writes, then this write's) right after it."""
-    ordered: list[Happened] = []
-    for index, item in enumerate(happened):
-        start = starts.get(item.order_key)
-        if start is None or index > start:
-            ordered.append(item)
-        elif index < start:
-            early.setdefault(item.order_key, []).append(item)
-        else:
-            ordered += [item, *early.get(item.order_key, [])]
-    return ordered
-
-
-def _take_early_events(session: Session, keys: set[str]) -> dict[str, list[Happened]]:
-    """The events kept for these orders (which start now), oldest first; they stop waiting."""
-    if not keys:
-        return {}
-    rows = session.scalars(select(EarlyOrderEvent)
-                           .where(EarlyOrderEvent.order_external_id.in_(keys))
-                           .order_by(EarlyOrderEvent.id)).all()
-    early: dict[str, list[Happened]] = {}
-    for row in rows:
-        early.setdefault(row.order_external_id, []).append(Happened(
-            row.customer_id, row.origin_customer_id, row.message_id, row.happened_at,
-            Change.from_wire(row.change)))
-    if rows:
-        session.execute(delete(EarlyOrderEvent)
-                        .where(EarlyOrderEvent.id.in_([row.id for row in rows]))
-                        .execution_options(synchronize_session=False))
-    return early
-
-
-def _keep_early_event(session: Session, item: Happened) -> None:
-    """Keep an event about an order not known yet until its order starts; one that names no
-    order (an Order Completed too vague to start one) can never be claimed: nothing to keep."""
-    if item.change.order_id is None:
-        return
-    session.add(EarlyOrderEvent(order_external_id=item.order_key, customer_id=item.customer_id,
-                                origin_customer_id=item.origin_id, message_id=item.message_id,
-                                happened_at=item.at, change=item.change.as_wire(),
-                                received_at=utcnow()))
 
 
 def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Order],
@@ -324,8 +294,7 @@ def record_order(*, session: Session, source: str, record: OrderRecord, customer
     are added, never removed: a record that lists fewer leaves the others counting), and
     refresh the order totals of its customers before and after (a guest order that later
     names an e-mail moves to that customer)."""
-    order = session.scalar(select(Order).where(Order.source == source,
-                                               Order.external_id == record.external_id))
+    order = find_order(session=session, source=source, external_id=record.external_id)
     now = utcnow()
     if order is None:
         order = Order(source=source, external_id=record.external_id, customer_id=customer_id,
@@ -354,8 +323,8 @@ def record_order(*, session: Session, source: str, record: OrderRecord, customer
 
 def add_refund(*, session: Session, order: Order, refund: RefundRecord,
                exchange: Exchange) -> bool:
-    """Record a refund of the order once (by its external id) and refresh its customer's
-    totals; whether it was new."""
+    """Record a refund of the order (read with `find_order`, which locks it) once, by its
+    external id, and refresh its customer's totals; whether it was new."""
     if not _add_refund(session, order, refund):
         return False
     _settle(session, order, exchange)
@@ -401,7 +370,8 @@ def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> li
 
 
 def cancel_order(*, session: Session, order: Order) -> None:
-    """The order stops counting in its customer's totals."""
+    """The order (read with `find_order`, which locks it) stops counting in its customer's
+    totals."""
     order.status = "cancelled"
     order.updated_at = utcnow()
     session.flush()
@@ -409,5 +379,17 @@ def cancel_order(*, session: Session, order: Order) -> None:
 
 
 def find_order(*, session: Session, source: str, external_id: str) -> Order | None:
+    """The order, if there is one, locked until commit: what a write decides from it stays
+    true (two refunds of one order take turns, each counting the other's)."""
     return session.scalar(select(Order).where(Order.source == source,
-                                              Order.external_id == external_id))
+                                              Order.external_id == external_id)
+                          .with_for_update(key_share=True)
+                          .execution_options(populate_existing=True))
+
+
+def lock_order(*, session: Session, source: str, external_id: str) -> None:
+    """Hold the order, known or not yet, until commit, before reading it or deciding whose
+    it is: two webhook deliveries of one new order in two workers take turns, the second
+    finding the order and customer the first created, instead of both creating them. A lock
+    by name, since there may be no row yet; one per transaction (see `db.lock_name`)."""
+    lock_name(session, f"order:{source}:{external_id}")
