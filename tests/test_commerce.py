@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from clientela.api.app import create_app
 from clientela.commerce.carts import abandon_carts
 from clientela.commerce.catalog import CatalogMemory
+from clientela.commerce.models import EarlyOrderEvent
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
 from tests.helpers import batch, customer_by_user, send
@@ -270,3 +272,84 @@ def test_a_product_added_after_the_order_starts_a_new_cart(client, write_key, ap
     carts = api.get(f"/api/v1/customers/{customer['id']}/carts").json()
     assert sorted((cart["status"], [i["sku"] for i in cart["items"]]) for cart in carts) == [
         ("converted", ["A"]), ("open", ["B"])]
+
+
+def test_a_refund_or_cancellation_that_overtakes_its_order_applies_when_the_order_comes(
+        client, write_key, api):
+    _track(client, write_key, "Order Refunded", {"order_id": "o-1", "total": 60},
+           at="2026-10-01T12:05:00Z")
+    _track(client, write_key, "Order Cancelled", {"order_id": "o-2"},
+           at="2026-10-02T09:05:00Z")
+    assert api.get("/api/v1/orders").json()["items"] == []  # nothing to show yet
+    _track(client, write_key, "Order Completed", {"order_id": "o-1", "total": 250,
+                                                  "products": LINES})
+    # A late Order Completed that states a status does not undo the cancellation.
+    _track(client, write_key, "Order Completed", {"order_id": "o-2", "total": 40,
+                                                  "status": "paid"}, at="2026-10-02T09:00:00Z")
+    orders = {o["external_id"]: o for o in _orders(api)}
+    assert (orders["o-1"]["status"], orders["o-1"]["total"], orders["o-1"]["refunded"],
+            orders["o-1"]["net_store"], len(orders["o-1"]["items"])) == (
+        "placed", "250.00", "60.00", "190.00", 2)
+    assert [r["amount"] for r in orders["o-1"]["refunds"]] == ["60.00"]
+    assert (orders["o-2"]["status"], orders["o-2"]["total"]) == ("cancelled", "40.00")
+    assert _totals(api) == (1, 190.0)
+    assert customer_by_user(api, "u1")["aggregates"]["last_order_at"] == "2026-10-01T12:00:00Z"
+
+
+def test_events_of_one_write_that_come_before_their_order_apply_after_it(
+        client, write_key, api):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Order Refunded",
+         "properties": {"order_id": "o-1"}},  # the whole order
+        {"type": "track", "userId": "u1", "event": "Order Updated",
+         "properties": {"order_id": "o-2", "status": "fulfilled"}},
+        {"type": "track", "userId": "u1", "event": "Order Completed",
+         "properties": {"order_id": "o-1", "total": 80}},
+        {"type": "track", "userId": "u1", "event": "Order Completed",
+         "properties": {"order_id": "o-2", "total": 30}},
+    ])
+    assert answer.json()["rejected"] == []
+    orders = {o["external_id"]: o for o in _orders(api)}
+    assert (orders["o-1"]["status"], orders["o-1"]["refunded"], orders["o-1"]["net_store"]) == (
+        "refunded", "80.00", "0.00")
+    assert [r["amount"] for r in orders["o-1"]["refunds"]] == ["80.00"]
+    assert (orders["o-2"]["status"], orders["o-2"]["net_store"]) == ("fulfilled", "30.00")
+    assert _totals(api) == (2, 30.0)
+
+
+def test_a_refund_between_two_descriptions_of_one_write_keeps_the_last_items(
+        client, write_key, api):
+    answer = batch(client, write_key, [
+        {"type": "track", "userId": "u1", "event": "Order Completed", "properties": {
+            "order_id": "o-1", "products": [{"sku": "A", "price": 1}, {"sku": "B", "price": 2}]}},
+        {"type": "track", "userId": "u1", "event": "Order Refunded",
+         "properties": {"order_id": "o-1", "total": 1}},
+        {"type": "track", "userId": "u1", "event": "Order Updated", "properties": {
+            "order_id": "o-1", "total": 3, "products": [{"sku": "C", "price": 3}]}},
+    ])
+    assert answer.json()["rejected"] == []
+    [order] = _orders(api)
+    assert ([item["sku"] for item in order["items"]], order["refunded"], order["net_store"]) == (
+        ["C"], "1.00", "2.00")
+
+
+def test_an_event_waiting_for_its_order_follows_merges_and_splits(
+        client, write_key, api, engine):
+    send(client, write_key, "identify", userId="u9")
+    _track(client, write_key, "Order Refunded", {"order_id": "o-7", "total": 5}, user=None,
+           anonymousId="device-a")
+    send(client, write_key, "identify", userId="u9", anonymousId="device-a")
+    survivor = customer_by_user(api, "u9")["id"]
+    with session_scope(engine, writes=False) as session:
+        [(owner, origin)] = session.execute(
+            select(EarlyOrderEvent.customer_id, EarlyOrderEvent.origin_customer_id)).all()
+    assert owner == survivor and origin != survivor
+    [record] = api.get(f"/api/v1/customers/{survivor}/merges").json()
+    assert api.post(f"/api/v1/merges/{record['id']}/unmerge").status_code == 200
+    with session_scope(engine, writes=False) as session:
+        assert session.execute(select(EarlyOrderEvent.customer_id)).scalars().all() == [origin]
+    _track(client, write_key, "Order Completed", {"order_id": "o-7", "total": 20}, user="u9")
+    [order] = _orders(api, "u9")
+    assert (order["refunded"], order["net_store"]) == ("5.00", "15.00")
+    with session_scope(engine, writes=False) as session:
+        assert session.execute(select(EarlyOrderEvent.id)).all() == []

@@ -216,3 +216,49 @@ def test_a_guest_order_that_later_names_an_email_moves_to_that_customer(shop, ap
     assert (owner["email"], owner["aggregates"]["orders_count"]) == (
         "bob.norman@mail.example.com", 1)
     assert api.get(f"/api/v1/customers/{guest_id}").json()["aggregates"]["orders_count"] == 0
+
+
+def _refund(refund_id: int, amount: str) -> dict[str, Any]:
+    return {**REFUND, "id": refund_id, "transactions": [
+        {"id": refund_id + 1, "amount": amount, "kind": "refund", "status": "success"}]}
+
+
+def _totals(api, order: dict[str, Any]) -> tuple[int, float]:
+    aggregates = api.get(f"/api/v1/customers/{order['customer_id']}").json()["aggregates"]
+    return aggregates["orders_count"], aggregates["revenue_total"]
+
+
+def test_a_late_restatement_without_refunds_leaves_a_refunded_order_refunded(shop, api):
+    _post(shop, "orders/create", ORDER, "w-60")
+    _post(shop, "refunds/create", _refund(600, "598.94"), "w-61")
+    [order] = _orders(api)
+    assert (order["status"], order["refunded"], order["net_store"]) == (
+        "refunded", "598.94", "0.00")
+    _post(shop, "orders/updated", ORDER, "w-62")  # sent before the refund, delivered after
+    [order] = _orders(api)
+    assert (order["status"], order["refunded"], order["net_store"]) == (
+        "refunded", "598.94", "0.00")
+    assert _totals(api, order) == (1, 0.0)
+
+
+def test_a_refund_beyond_the_known_total_counts_in_full_once_the_total_grows(shop, api):
+    _post(shop, "orders/create", {**ORDER, "total_price": "100.00"}, "w-70")
+    _post(shop, "refunds/create", _refund(700, "150.00"), "w-71")  # after an order edit
+    [order] = _orders(api)
+    assert (order["status"], order["refunded"], order["net_store"]) == (
+        "refunded", "100.00", "0.00")
+    edited = {**ORDER, "total_price": "200.00", "financial_status": "partially_refunded",
+              "refunds": [_refund(700, "150.00")]}
+    _post(shop, "orders/updated", edited, "w-72")
+    [order] = _orders(api)
+    assert (order["status"], order["total"], order["refunded"], order["net_store"]) == (
+        "paid", "200.00", "150.00", "50.00")
+    assert _totals(api, order) == (1, 50.0)
+
+
+def test_an_order_the_platform_calls_refunded_counts_as_an_order_without_revenue(shop, api):
+    _post(shop, "orders/create", {**ORDER, "financial_status": "refunded"}, "w-80")
+    [order] = _orders(api)
+    assert (order["status"], order["total"], order["refunded"], order["net_store"]) == (
+        "refunded", "598.94", "0.00", "0.00")
+    assert _totals(api, order) == (1, 0.0)

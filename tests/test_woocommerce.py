@@ -147,3 +147,15 @@ def test_a_bad_signature_or_payload_changes_nothing(woo, api):
 def test_without_a_secret_the_endpoint_is_not_there(client):
     assert client.post("/integrations/woocommerce/webhooks",
                        content=b"webhook_id=1").status_code == 404
+
+
+def test_an_order_marked_refunded_counts_as_an_order_without_revenue(woo, api):
+    # Marked refunded by hand: the refunds listed do not add up to the total.
+    marked = {**ORDER, "status": "refunded",
+              "refunds": [{"id": 726, "reason": "damaged", "total": "-10.00"}]}
+    _post(woo, "order.created", marked)
+    [order] = _orders(api)
+    assert (order["status"], order["total"], order["refunded"], order["net_store"]) == (
+        "refunded", "29.35", "10.00", "0.00")
+    aggregates = api.get(f"/api/v1/customers/{order['customer_id']}").json()["aggregates"]
+    assert (aggregates["orders_count"], aggregates["revenue_total"]) == (1, 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -213,6 +214,25 @@ def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
     return list(connection.exec_driver_sql(sql, tuple(params)).fetchall())
+
+
+def lock_name(session: Session, name: str, *, shared: bool = False) -> None:
+    """Hold `name` until the transaction ends: another transaction that asks for it waits for
+    this one's commit or rollback (two shared holders do not wait for each other). For what
+    has no row to lock yet, such as a thing about to be created. PostgreSQL: a transaction
+    advisory lock (one slot of the server's lock table: take a few, not one per row).
+    SQLite: nothing to do, a writer holds the one write lock from BEGIN IMMEDIATE on."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    connection.execute(text(f"SELECT {function}(:number)"), {"number": _lock_number(name)})
+
+
+def _lock_number(name: str) -> int:
+    """The advisory lock key of a name: the same in every process (unlike `hash`)."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 IN_LIST_SIZE = 500

@@ -127,6 +127,26 @@ class Refund(Base):
     refunded_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class EarlyOrderEvent(Base):
+    """An e-commerce event about an order not known yet: events arrive out of order (batches,
+    retries), so a refund or a cancellation can overtake its Order Completed. It waits here,
+    as read, and is applied (then deleted) right after the event that starts its order."""
+
+    __tablename__ = "early_order_events"
+    __table_args__ = (Index("ix_early_order_events_order", "order_external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The order's external id among the orders of the events source.
+    order_external_id: Mapped[str] = mapped_column(String(255))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    origin_customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    message_id: Mapped[str] = mapped_column(String(255))
+    happened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The event's `ecommerce.Change`, as `Change.as_wire` gives it.
+    change: Mapped[list[Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class WebhookDelivery(Base):
     """A store platform's webhook as received, kept once per delivery id, with the customer
     it concerns when known (privacy requests are acted on from here)."""

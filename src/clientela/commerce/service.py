@@ -13,11 +13,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clientela.commerce.carts import apply_carts
 from clientela.commerce.catalog import CatalogMemory, observe_products
+from clientela.commerce.early_events import (
+    hold_early_events,
+    in_order,
+    keep_early_event,
+    take_early_events,
+    waits,
+)
 from clientela.commerce.ecommerce import (
     CART_EVENTS,
     ORDER_CANCELLED,
@@ -31,6 +38,7 @@ from clientela.commerce.ecommerce import (
 from clientela.commerce.models import (
     EVENTS_SOURCE,
     Cart,
+    EarlyOrderEvent,
     Order,
     OrderItem,
     Refund,
@@ -39,7 +47,7 @@ from clientela.commerce.models import (
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange, rescale
 from clientela.customers import service as customers
-from clientela.db import next_ids
+from clientela.db import lock_name, next_ids
 
 
 def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Exchange,
@@ -66,38 +74,60 @@ def apply_events(*, session: Session, happened: Sequence[Happened], exchange: Ex
 
 def _apply_orders(session: Session, happened: list[Happened], products: dict[str, int],
                   exchange: Exchange) -> dict[str, Order]:
-    """The orders these events created or changed, by external id."""
+    """The orders these events created or changed, by external id. An event about an order
+    not known yet waits for it (`early_events`)."""
     if not happened:
         return {}
     keys = {item.order_key for item in happened}
-    orders = {order.external_id: order for order in session.scalars(
-        select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys)))}
+    orders = _locked_orders(session, keys)
     # New orders are inserted first, on their own: items, refunds and carts point at them,
     # and the ORM knows no order between those tables.
     starts = _new_orders(session, happened, orders, exchange.store_currency)
     if starts:
         session.flush()
+    early = {item.order_key for item in happened if waits(item)} - orders.keys()
+    if starts or early:
+        hold_early_events(session=session, keeping=bool(early))
+    if early:  # another writer may have created some of them meanwhile
+        orders.update(_locked_orders(session, early))
     fresh = {orders[key].id for key in starts}  # no stored items to replace
     pending: dict[int, list[OrderItem]] = {}  # items added by this write, per order
     touched: dict[str, Order] = {}
-    for index, item in enumerate(happened):
-        key = item.order_key
-        order = orders.get(key)
-        if order is None or index < starts.get(key, 0):
-            continue  # before its order existed: nothing to change
-        change = item.change
-        if change.event == ORDER_CANCELLED:
-            order.status = "cancelled"
-        elif change.event == ORDER_REFUNDED:
-            _refund(session, order, item, exchange)
-        else:
-            _describe_order(session, order, _in_currency(change, order, exchange), products,
-                            stored=order.id not in fresh, pending=pending)
-        order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                                  order.currency)
-        order.updated_at = utcnow()
-        touched[key] = order
+    kept = take_early_events(session=session, keys=set(starts))
+    for item in in_order(happened, starts, kept):
+        order = orders.get(item.order_key)
+        if order is None:
+            if waits(item):
+                keep_early_event(session=session, item=item)
+            continue
+        _apply_order_event(session, order, item, products, exchange,
+                           stored=order.id not in fresh, pending=pending)
+        touched[item.order_key] = order
     return touched
+
+
+def _locked_orders(session: Session, keys: set[str]) -> dict[str, Order]:
+    """The events source's orders with these external ids, locked until commit (in id order,
+    so writers cannot deadlock on them; NO KEY: rows that point at them can still be added)."""
+    return {order.external_id: order for order in session.scalars(
+        select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys))
+        .order_by(Order.id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True))}
+
+
+def _apply_order_event(session: Session, order: Order, item: Happened,
+                       products: dict[str, int], exchange: Exchange, *, stored: bool,
+                       pending: dict[int, list[OrderItem]]) -> None:
+    change = item.change
+    if change.event == ORDER_CANCELLED:
+        order.status = "cancelled"
+    elif change.event == ORDER_REFUNDED:
+        _refund(session, order, item, exchange)
+    else:
+        _describe_order(session, order, _in_currency(change, order, exchange), products,
+                        stored=stored, pending=pending)
+    _settle(session, order, exchange)
+    order.updated_at = utcnow()
 
 
 def _new_orders(session: Session, happened: list[Happened], orders: dict[str, Order],
@@ -135,11 +165,12 @@ def _describe_order(session: Session, order: Order, change: Change, products: di
                     *, stored: bool, pending: dict[int, list[OrderItem]]) -> None:
     """What an Order Completed or Order Updated states about the order, over what it said;
     its products replace the items (stored ones, and those an earlier event of this write
-    added)."""
+    added). A cancelled order stays cancelled: no event reinstates one, and an Order
+    Completed or Order Updated that arrives late must not undo the cancellation."""
     for name in ("subtotal_cents", "discount_cents", "shipping_cents", "tax_cents",
                  "total_cents", "coupon", "channel", "status", "currency"):
         value = getattr(change, name)
-        if value is not None:
+        if value is not None and not (name == "status" and order.status == "cancelled"):
             setattr(order, name, value)
     if change.lines:
         if order.id in pending:
@@ -177,7 +208,7 @@ def _refund(session: Session, order: Order, item: Happened, exchange: Exchange) 
     if stated is None and change.lines:
         stated = sum((line.price_cents or 0) * line.quantity for line in change.lines)
     remaining = max(order.total_cents - order.refunded_cents, 0)
-    add_refund(session=session, order=order, exchange=exchange, refund=RefundRecord(
+    _add_refund(session, order, RefundRecord(
         external_id=item.message_id, amount_cents=remaining if stated is None else stated,
         reason=change.reason, refunded_at=item.at))
 
@@ -212,7 +243,7 @@ _REFRESH_TOTALS = (update(customers.CUSTOMERS)
 
 def move_customer(*, session: Session, from_id: int, to_id: int) -> None:
     """Give `to_id` the orders and carts of `from_id` (a merge), and refresh both totals."""
-    for table in (Order, Cart, WebhookDelivery):
+    for table in (Order, Cart, EarlyOrderEvent, WebhookDelivery):
         session.execute(update(table).where(table.customer_id == from_id)
                         .values(customer_id=to_id))
     refresh_order_totals(session=session, customer_ids=[from_id, to_id])
@@ -221,7 +252,7 @@ def move_customer(*, session: Session, from_id: int, to_id: int) -> None:
 def give_back(*, session: Session, kept_id: int, dropped_id: int, origins: set[int]) -> None:
     """Undo `move_customer` for a split merge: what first belonged to one of `origins` (the
     dropped customer and those merged into it) goes back to `dropped_id`."""
-    for table in (Order, Cart):
+    for table in (Order, Cart, EarlyOrderEvent):
         session.execute(update(table).where(table.customer_id == kept_id,
                                             table.origin_customer_id.in_(origins))
                         .values(customer_id=dropped_id))
@@ -260,10 +291,10 @@ class OrderRecord:
 def record_order(*, session: Session, source: str, record: OrderRecord, customer_id: int,
                  exchange: Exchange) -> Order:
     """Create or replace the order `record` describes, as placed by `customer_id` (refunds
-    are added, never removed), and refresh the order totals of its customers before and
-    after (a guest order that later names an e-mail moves to that customer)."""
-    order = session.scalar(select(Order).where(Order.source == source,
-                                               Order.external_id == record.external_id))
+    are added, never removed: a record that lists fewer leaves the others counting), and
+    refresh the order totals of its customers before and after (a guest order that later
+    names an e-mail moves to that customer)."""
+    order = find_order(session=session, source=source, external_id=record.external_id)
     now = utcnow()
     if order is None:
         order = Order(source=source, external_id=record.external_id, customer_id=customer_id,
@@ -284,31 +315,51 @@ def record_order(*, session: Session, source: str, record: OrderRecord, customer
                     .execution_options(synchronize_session=False))
     session.add_all(_items(order.id, record.lines, products))
     for refund in record.refunds:
-        add_refund(session=session, order=order, refund=refund, exchange=exchange)
-    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                              order.currency)
+        _add_refund(session, order, refund)
+    _settle(session, order, exchange)
     refresh_order_totals(session=session, customer_ids={previous_owner, order.customer_id})
     return order
 
 
 def add_refund(*, session: Session, order: Order, refund: RefundRecord,
                exchange: Exchange) -> bool:
-    """Record a refund of the order once (by its external id); whether it was new."""
+    """Record a refund of the order (read with `find_order`, which locks it) once, by its
+    external id, and refresh its customer's totals; whether it was new."""
+    if not _add_refund(session, order, refund):
+        return False
+    _settle(session, order, exchange)
+    order.updated_at = utcnow()
+    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+    return True
+
+
+def _add_refund(session: Session, order: Order, refund: RefundRecord) -> bool:
+    """Store the refund once, for the amount it states: the order's refunded amount is capped
+    at its total (`_settle`), not the refund, so a total that grows later counts it in full.
+    Written at once (no flush of the session's other pending rows)."""
     known = session.scalar(select(Refund.id).where(Refund.order_id == order.id,
                                                    Refund.external_id == refund.external_id))
     if known is not None:
         return False
-    amount = min(refund.amount_cents, max(order.total_cents - order.refunded_cents, 0))
-    session.add(Refund(order_id=order.id, external_id=refund.external_id, amount_cents=amount,
-                       reason=refund.reason, refunded_at=refund.refunded_at))
-    order.refunded_cents += amount
-    if order.total_cents and order.refunded_cents >= order.total_cents:
-        order.status = "refunded"
-    order.net_store_cents = exchange.to_store(order.total_cents - order.refunded_cents,
-                                              order.currency)
-    session.flush()
-    refresh_order_totals(session=session, customer_ids=[order.customer_id])
+    session.execute(insert(Refund).values(
+        order_id=order.id, external_id=refund.external_id, amount_cents=refund.amount_cents,
+        reason=refund.reason, refunded_at=refund.refunded_at))
     return True
+
+
+def _settle(session: Session, order: Order, exchange: Exchange) -> None:
+    """Refunded amount, status and net revenue of the order from its total and its refund
+    rows, whatever order they came in: refunded is what the rows add up to (summed in the
+    database, under the order's lock), at most the total; an order refunded in full is
+    `refunded` (a cancelled one stays cancelled); a refunded order brings no revenue, even
+    when the platform says so without listing its refunds."""
+    refunds = session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
+                             .where(Refund.order_id == order.id))
+    order.refunded_cents = max(min(int(refunds or 0), order.total_cents), 0)
+    if order.status != "cancelled" and 0 < order.total_cents <= order.refunded_cents:
+        order.status = "refunded"
+    order.net_store_cents = 0 if order.status == "refunded" else exchange.to_store(
+        order.total_cents - order.refunded_cents, order.currency)
 
 
 def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> list[OrderItem]:
@@ -319,7 +370,8 @@ def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> li
 
 
 def cancel_order(*, session: Session, order: Order) -> None:
-    """The order stops counting in its customer's totals."""
+    """The order (read with `find_order`, which locks it) stops counting in its customer's
+    totals."""
     order.status = "cancelled"
     order.updated_at = utcnow()
     session.flush()
@@ -327,5 +379,17 @@ def cancel_order(*, session: Session, order: Order) -> None:
 
 
 def find_order(*, session: Session, source: str, external_id: str) -> Order | None:
+    """The order, if there is one, locked until commit: what a write decides from it stays
+    true (two refunds of one order take turns, each counting the other's)."""
     return session.scalar(select(Order).where(Order.source == source,
-                                              Order.external_id == external_id))
+                                              Order.external_id == external_id)
+                          .with_for_update(key_share=True)
+                          .execution_options(populate_existing=True))
+
+
+def lock_order(*, session: Session, source: str, external_id: str) -> None:
+    """Hold the order, known or not yet, until commit, before reading it or deciding whose
+    it is: two webhook deliveries of one new order in two workers take turns, the second
+    finding the order and customer the first created, instead of both creating them. A lock
+    by name, since there may be no row yet; one per transaction (see `db.lock_name`)."""
+    lock_name(session, f"order:{source}:{external_id}")

@@ -16,6 +16,7 @@ from clientela.commerce.service import (
     add_refund,
     cancel_order,
     find_order,
+    lock_order,
     record_order,
 )
 from clientela.core.clock import utcnow
@@ -87,6 +88,7 @@ def receive_woocommerce(*, session: Session, topic: str, payload: dict[str, Any]
 def _woocommerce_order(session: Session, payload: dict[str, Any], exchange: Exchange,
                        region: str) -> int:
     record = woocommerce.order_record(payload)
+    lock_order(session=session, source=woocommerce.SOURCE, external_id=record.external_id)
     existing = find_order(session=session, source=woocommerce.SOURCE,
                           external_id=record.external_id)
     if woocommerce.order_email(payload) is not None:
@@ -102,8 +104,9 @@ def _woocommerce_order(session: Session, payload: dict[str, Any], exchange: Exch
 
 def _woocommerce_deleted_order(session: Session, payload: dict[str, Any]) -> int | None:
     """A deleted order stops counting, as a cancelled one; its record stays."""
-    order = find_order(session=session, source=woocommerce.SOURCE,
-                       external_id=str(payload.get("id")))
+    external_id = str(payload.get("id"))
+    lock_order(session=session, source=woocommerce.SOURCE, external_id=external_id)
+    order = find_order(session=session, source=woocommerce.SOURCE, external_id=external_id)
     if order is None:
         return None
     cancel_order(session=session, order=order)
@@ -113,6 +116,7 @@ def _woocommerce_deleted_order(session: Session, payload: dict[str, Any]) -> int
 def _shopify_order(session: Session, payload: dict[str, Any], exchange: Exchange,
                    region: str) -> int:
     record = shopify.order_record(payload)
+    lock_order(session=session, source=shopify.SOURCE, external_id=record.external_id)
     existing = find_order(session=session, source=shopify.SOURCE, external_id=record.external_id)
     email = shopify.order_email(payload)
     if existing is not None and email is None:
@@ -130,8 +134,10 @@ def _shopify_order(session: Session, payload: dict[str, Any], exchange: Exchange
 def _shopify_refund(session: Session, payload: dict[str, Any], exchange: Exchange
                     ) -> int | None:
     order_id = payload.get("order_id")
-    order = find_order(session=session, source=shopify.SOURCE, external_id=str(order_id)) \
-        if type(order_id) in (int, str) else None
+    if type(order_id) not in (int, str):
+        return None
+    lock_order(session=session, source=shopify.SOURCE, external_id=str(order_id))
+    order = find_order(session=session, source=shopify.SOURCE, external_id=str(order_id))
     if order is None:
         return None  # recorded; the order's own webhook will carry its refunds
     _, refund = shopify.refund_record(payload, order.currency)
