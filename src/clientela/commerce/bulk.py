@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from clientela.commerce.catalog import observe_products
 from clientela.commerce.ecommerce import ORDER_COMPLETED, Change, Happened
-from clientela.commerce.service import OrderRecord, refresh_order_totals
+from clientela.commerce.service import OrderRecord, refresh_order_totals, settlement
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
 from clientela.core.types import db_time
@@ -84,10 +84,9 @@ def _load_chunk(session: Session, source: str, chunk: list[Placed], exchange: Ex
                        if known is None or refund.external_id not in known.refunds}
         refunds += [(order_id, refund.external_id, refund.amount_cents, refund.reason,
                      db_time(refund.refunded_at)) for refund in new_refunds.values()]
-        refunded = min(record.total_cents, sum(known.refunds.values()) if known else 0)
-        refunded = min(record.total_cents, refunded + sum(
-            refund.amount_cents for refund in new_refunds.values()))
-        values = _order_values(record, refunded, exchange)
+        refunds_cents = sum(known.refunds.values()) if known else 0
+        values = _order_values(record, refunds_cents + sum(
+            refund.amount_cents for refund in new_refunds.values()), exchange)
         if known is None:
             inserts.append((order_id, source, record.external_id, owner, owner, *values, now, now))
         else:
@@ -122,14 +121,12 @@ def _as_happened(placed: Placed) -> Happened:
                                              lines=record.lines))
 
 
-def _order_values(record: OrderRecord, refunded: int, exchange: Exchange) -> tuple[Any, ...]:
-    """The columns `_ADD_ORDER` and `_CHANGE_ORDER` set from the record, in their order. A
-    refunded order is worth nothing, whether or not its refunds are known one by one."""
-    refunded_whole = record.status == "refunded" or (record.total_cents > 0
-                                                    and refunded >= record.total_cents)
-    status = "refunded" if refunded_whole and record.status != "cancelled" else record.status
-    net = 0 if status == "refunded" else exchange.to_store(record.total_cents - refunded,
-                                                             record.currency)
+def _order_values(record: OrderRecord, refunds_cents: int, exchange: Exchange
+                  ) -> tuple[Any, ...]:
+    """The columns `_ADD_ORDER` and `_CHANGE_ORDER` set from the record, in their order."""
+    refunded, status, net = settlement(status=record.status, total_cents=record.total_cents,
+                                       refunds_cents=refunds_cents, currency=record.currency,
+                                       exchange=exchange)
     return (status, record.currency, record.subtotal_cents, record.discount_cents,
             record.shipping_cents, record.tax_cents, record.total_cents, refunded, net,
             record.coupon, record.channel, db_time(record.placed_at))

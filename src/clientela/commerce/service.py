@@ -355,11 +355,20 @@ def _settle(session: Session, order: Order, exchange: Exchange) -> None:
     when the platform says so without listing its refunds."""
     refunds = session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
                              .where(Refund.order_id == order.id))
-    order.refunded_cents = max(min(int(refunds or 0), order.total_cents), 0)
-    if order.status != "cancelled" and 0 < order.total_cents <= order.refunded_cents:
-        order.status = "refunded"
-    order.net_store_cents = 0 if order.status == "refunded" else exchange.to_store(
-        order.total_cents - order.refunded_cents, order.currency)
+    order.refunded_cents, order.status, order.net_store_cents = settlement(
+        status=order.status, total_cents=order.total_cents, refunds_cents=int(refunds or 0),
+        currency=order.currency, exchange=exchange)
+
+
+def settlement(*, status: str, total_cents: int, refunds_cents: int, currency: str,
+               exchange: Exchange) -> tuple[int, str, int | None]:
+    """(refunded, status, net revenue in the store currency) of an order with this status
+    and total whose refund rows add up to `refunds_cents` (see `_settle`)."""
+    refunded = max(min(refunds_cents, total_cents), 0)
+    if status != "cancelled" and 0 < total_cents <= refunded:
+        status = "refunded"
+    net = 0 if status == "refunded" else exchange.to_store(total_cents - refunded, currency)
+    return refunded, status, net
 
 
 def _items(order_id: int, lines: Iterable[Line], products: dict[str, int]) -> list[OrderItem]:
