@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -65,6 +66,19 @@ class Customer(Base):
     revenue_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     first_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_order_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # RFM scores 1-5 and group, as of `rfm_at` (NULL for customers without orders).
+    rfm_recency: Mapped[int | None] = mapped_column(Integer)
+    rfm_frequency: Mapped[int | None] = mapped_column(Integer)
+    rfm_monetary: Mapped[int | None] = mapped_column(Integer)
+    rfm_group: Mapped[str | None] = mapped_column(String(32), index=True)
+    rfm_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Predictions (BG/NBD and Gamma-Gamma), as of `predicted_at`.
+    p_alive: Mapped[float | None] = mapped_column(Float)
+    churn_risk: Mapped[float | None] = mapped_column(Float)
+    expected_orders: Mapped[float | None] = mapped_column(Float)  # over the CLV horizon
+    predicted_clv_cents: Mapped[int | None] = mapped_column(BigInteger)
+    inactive: Mapped[bool | None] = mapped_column()
+    predicted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Identity(Base):

@@ -18,6 +18,8 @@ class Event(Base):
         # message_id first: the duplicate check looks up many ids of one source at once.
         UniqueConstraint("message_id", "source_id"),
         Index("ix_events_customer_time", "customer_id", "timestamp"),
+        # Segments ask "who did X within N days": one range of this index per question.
+        Index("ix_events_event_time", "event", "timestamp"),
         Index("ix_events_origin", "origin_customer_id"),
     )
 

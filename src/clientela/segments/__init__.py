@@ -1,0 +1,1 @@
+"""Segments: a rule language over profiles, events, orders and predictions, compiled to SQL."""

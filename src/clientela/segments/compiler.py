@@ -1,0 +1,285 @@
+"""A rule (see `rules`) compiled to one SQL condition on the customers table.
+
+Everything is bound parameters; field names come from `rules.FIELDS` and JSON keys are
+checked there too. Actions compile to `customers.id IN (SELECT customer_id FROM events ...
+GROUP BY customer_id HAVING count(*) ...)` (NOT IN when the count may be zero), purchases to
+EXISTS over order items, a segment to its own rule (so a preview is always current). JSON
+values are typed before they are compared, so that a trait holding text never meets a
+number; SQLite and PostgreSQL answer the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Numeric,
+    String,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Text
+
+from clientela.commerce.models import Order, OrderItem, Product
+from clientela.core.errors import InvalidInput
+from clientela.core.money import to_minor
+from clientela.customers.models import Customer, CustomerTag
+from clientela.segments.rules import (
+    All,
+    AnyOf,
+    Bought,
+    Compare,
+    FieldIs,
+    HasTag,
+    InRfmGroup,
+    InSegment,
+    Not,
+    Performed,
+    Rule,
+    Window,
+)
+from clientela.tracking.models import Event
+
+C = Customer.__table__.c
+E = Event.__table__.c
+_AGES = {"days_since_last_order": "last_order_at", "days_since_first_order": "first_order_at",
+         "days_since_last_seen": "last_seen_at"}
+_MONEY = {"revenue": C.revenue_cents, "predicted_clv": C.predicted_clv_cents}
+_COMPARE = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__",
+            "lte": "__le__"}
+
+
+@dataclass(frozen=True)
+class Compiler:
+    """Compiles rules for one database (`dialect`), at one moment (`now`, for windows and
+    ages), with money in `currency`; `segment_rule` reads a saved segment's rule."""
+
+    dialect: str
+    now: datetime
+    currency: str
+    segment_rule: Callable[[int], Rule]
+
+    def condition(self, rule: Rule, _inside: tuple[int, ...] = ()) -> ColumnElement[bool]:
+        """The SQL condition on `customers` that `rule` stands for."""
+        if isinstance(rule, All):
+            return and_(true(), *(self.condition(item, _inside) for item in rule.items))
+        if isinstance(rule, AnyOf):
+            return or_(false(), *(self.condition(item, _inside) for item in rule.items))
+        if isinstance(rule, Not):  # unknown (NULL) inside counts as "does not match"
+            return not_(func.coalesce(self.condition(rule.item, _inside), false()))
+        if isinstance(rule, FieldIs):
+            return self._field(rule)
+        if isinstance(rule, Performed):
+            return self._performed(rule)
+        if isinstance(rule, Bought):
+            return self._bought(rule)
+        if isinstance(rule, HasTag):
+            tagged = exists().where(CustomerTag.customer_id == C.id,
+                                    func.lower(CustomerTag.tag) == rule.tag)
+            return tagged if rule.has else ~tagged
+        if isinstance(rule, InRfmGroup):
+            return C.rfm_group == rule.group
+        return self._segment(rule, _inside)
+
+    # --- profile fields ------------------------------------------------------------------
+
+    def _field(self, rule: FieldIs) -> ColumnElement[bool]:
+        if rule.field == "traits":
+            return _JsonValue(self.dialect, C.traits, rule.path).compare(rule.compare)
+        if rule.field in _AGES:
+            return self._age(getattr(C, _AGES[rule.field]), rule.compare)
+        if rule.field in _MONEY or rule.field == "average_order_value":
+            return self._money(rule.field, rule.compare)
+        column = getattr(C, rule.field)
+        compare = rule.compare
+        if rule.field == "birthday" and compare.op != "exists":
+            compare = Compare(compare.op, _dates(compare.value))
+        return _plain(column, compare, self.now)
+
+    def _money(self, field: str, compare: Compare) -> ColumnElement[bool]:
+        column = (C.revenue_cents * 1.0 / func.nullif(C.orders_count, 0)
+                  if field == "average_order_value" else _MONEY[field])
+        if compare.op == "exists":
+            return column.is_not(None) if compare.value else column.is_(None)
+        minor = _minor(compare.value, self.currency)
+        return _plain(column, Compare(compare.op, minor), self.now)
+
+    def _age(self, column: ColumnElement[Any], compare: Compare) -> ColumnElement[bool]:
+        """Whole days since `column` (as of now) compared: rewritten as a range on the
+        column itself, so an index on it serves."""
+        if compare.op == "exists":
+            return column.is_not(None) if compare.value else column.is_(None)
+
+        def at_least(days: int) -> ColumnElement[bool]:
+            return column <= self.now - timedelta(days=days)
+
+        def at_most(days: int) -> ColumnElement[bool]:
+            return column > self.now - timedelta(days=days + 1)
+
+        n = compare.value
+        if compare.op == "between":
+            return and_(at_least(n[0]), at_most(n[1]))
+        return {"gte": lambda: at_least(n), "gt": lambda: at_least(n + 1),
+                "lte": lambda: at_most(n), "lt": lambda: at_most(n - 1) if n else false(),
+                "eq": lambda: and_(at_least(n), at_most(n)),
+                "ne": lambda: or_(at_least(n + 1), at_most(n - 1) if n else false())}[
+            compare.op]()
+
+    # --- actions -------------------------------------------------------------------------
+
+    def _performed(self, rule: Performed) -> ColumnElement[bool]:
+        done = select(E.customer_id).where(E.event == rule.event, *self._window(E.timestamp,
+                                                                            rule.window))
+        for path, compare in rule.where:
+            done = done.where(_JsonValue(self.dialect, E.properties, path).compare(compare))
+        op, n = rule.count.op, rule.count.value
+
+        def holds(count: Any) -> ColumnElement[bool]:
+            return getattr(count, _COMPARE[op])(n)  # type: ignore[no-any-return]
+
+        # Customers who never did it are in the segment exactly when zero times fits.
+        zero_fits = {"eq": n == 0, "ne": n != 0, "gt": False, "gte": n == 0, "lt": n > 0,
+                     "lte": True}[op]
+        if not zero_fits:
+            if (op, n) in (("gte", 1), ("gt", 0), ("ne", 0)):
+                return C.id.in_(done)
+            return C.id.in_(done.group_by(E.customer_id).having(holds(func.count())))
+        if (op, n) in (("eq", 0), ("lt", 1), ("lte", 0)):
+            return C.id.not_in(done)
+        if (op, n) == ("gte", 0):
+            return true()
+        return C.id.not_in(done.group_by(E.customer_id).having(not_(holds(func.count()))))
+
+    def _window(self, column: Any, window: Window) -> list[ColumnElement[bool]]:
+        if window.days is not None:
+            return [column >= self.now - timedelta(days=window.days)]
+        if window.start is not None and window.end is not None:
+            return [column >= window.start, column < window.end]
+        return []
+
+    def _bought(self, rule: Bought) -> ColumnElement[bool]:
+        item = OrderItem.__table__.c
+        order = Order.__table__.c
+        if rule.by == "product":
+            matches = or_(item.sku == rule.value, item.product_id.in_(
+                select(Product.id).where(Product.external_id == rule.value)))
+        elif rule.by == "category":  # the category or one below it ("Shoes > Running")
+            matches = or_(item.category == rule.value,
+                          item.category.like(_escaped(rule.value) + " > %", escape="\\"))
+        else:
+            matches = item.brand == rule.value
+        return exists().where(order.customer_id == C.id, order.status != "cancelled",
+                              item.order_id == order.id, matches,
+                              *self._window(order.placed_at, rule.window))
+
+    def _segment(self, rule: InSegment, inside: tuple[int, ...]) -> ColumnElement[bool]:
+        if rule.segment_id in inside:
+            raise InvalidInput(f"rule: segment {rule.segment_id} includes itself",
+                               code="invalid_rule")
+        return self.condition(self.segment_rule(rule.segment_id), (*inside, rule.segment_id))
+
+
+def _plain(column: ColumnElement[Any], compare: Compare, now: datetime) -> ColumnElement[bool]:
+    """A column compared the plain way (text, number, enum, time, bool)."""
+    op, value = compare.op, compare.value
+    if op == "exists":
+        return column.is_not(None) if value else column.is_(None)
+    if op in _COMPARE:
+        condition: ColumnElement[bool] = getattr(column, _COMPARE[op])(value)
+        return and_(column.is_not(None), condition) if op == "ne" else condition
+    if op == "in":
+        return column.in_(value)
+    if op == "not_in":
+        return and_(column.is_not(None), column.not_in(value))
+    if op == "between":
+        return column.between(value[0], value[1])
+    if op == "within_last_days":
+        return and_(column >= now - timedelta(days=value), column <= now)
+    return _text_match(column, op, value)
+
+
+def _text_match(column: ColumnElement[Any], op: str, value: str) -> ColumnElement[bool]:
+    pattern = {"contains": f"%{_escaped(value)}%", "not_contains": f"%{_escaped(value)}%",
+               "starts_with": f"{_escaped(value)}%", "ends_with": f"%{_escaped(value)}"}[op]
+    matched = func.lower(column).like(func.lower(literal(pattern, String)), escape="\\")
+    return and_(column.is_not(None), ~matched) if op == "not_contains" else matched
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _dates(value: Any) -> Any:
+    """Birthdays are dates: compare with the date part of the moments given."""
+    if isinstance(value, tuple):
+        return tuple(item.date() for item in value)
+    return value.date()
+
+
+def _minor(value: Any, currency: str) -> Any:
+    if isinstance(value, tuple):
+        return tuple(to_minor(item, "value", currency) for item in value)
+    return to_minor(value, "value", currency)
+
+
+class _JsonValue:
+    """One value inside a JSON column, typed before it is compared."""
+
+    def __init__(self, dialect: str, column: Any, path: tuple[str, ...]) -> None:
+        self.dialect = dialect
+        if dialect == "postgresql":
+            keys = literal(list(path), ARRAY(Text))
+            self.text = column.op("#>>")(keys)
+            self.kind = func.jsonb_typeof(column.op("#>")(keys))
+        else:
+            json_path = "$" + "".join(f'."{key}"' for key in path)
+            self.text = func.json_extract(column, json_path)
+            self.kind = func.json_type(column, json_path)
+
+    def _is(self, kind: str) -> ColumnElement[bool]:
+        names = {"string": ("string",), "number": ("number",), "boolean": ("boolean",),
+                 "null": ("null",)}[kind] if self.dialect == "postgresql" else {
+            "string": ("text",), "number": ("integer", "real"), "boolean": ("true", "false"),
+            "null": ("null",)}[kind]
+        return self.kind.in_(names)
+
+    def _number(self) -> Any:
+        return case((self._is("number"), cast(self.text, Numeric)), else_=None)
+
+    def _bool(self) -> Any:
+        """'true' or 'false' (SQLite reads JSON true as 1, so its type names the value)."""
+        if self.dialect == "postgresql":
+            return case((self._is("boolean"), self.text), else_=None)
+        return case((self._is("boolean"), self.kind), else_=None)
+
+    def compare(self, compare: Compare) -> ColumnElement[bool]:
+        op, value = compare.op, compare.value
+        if op == "exists":
+            present = and_(self.kind.is_not(None), ~self._is("null"))
+            return present if value else ~present
+        sample = value[0] if isinstance(value, tuple) else value
+        if op in ("contains", "not_contains", "starts_with", "ends_with"):
+            return and_(self._is("string"), _text_match(self.text, op, value))
+        if isinstance(sample, bool):
+            target = self._bool()
+            value = tuple("true" if v else "false" for v in value) \
+                if isinstance(value, tuple) else ("true" if value else "false")
+        elif isinstance(sample, int | float):
+            target = self._number()
+        else:
+            target = case((self._is("string"), self.text), else_=None)
+        return _plain(target, Compare(op, value), datetime.min)

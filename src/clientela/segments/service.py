@@ -1,0 +1,166 @@
+"""Saving segments and computing who is in them, recording who entered and who left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clientela.core.errors import Conflict, InvalidInput, NotFound
+from clientela.core.types import db_time
+from clientela.customers.models import Customer
+from clientela.db import driver_executemany
+from clientela.segments.compiler import Compiler
+from clientela.segments.models import Segment, SegmentChange, SegmentMember, SegmentSize
+from clientela.segments.rules import Rule, parse_rule
+
+C = Customer.__table__.c
+
+
+def compiler(*, session: Session, now: datetime, currency: str) -> Compiler:
+    """A compiler for this session's database, reading saved segments' rules from it."""
+    def segment_rule(segment_id: int) -> Rule:
+        rule = session.scalar(select(Segment.rule).where(Segment.id == segment_id))
+        if rule is None:
+            raise InvalidInput(f"rule: there is no segment {segment_id}", code="invalid_rule")
+        return parse_rule(rule)
+
+    return Compiler(dialect=session.get_bind().dialect.name, now=now, currency=currency,
+                    segment_rule=segment_rule)
+
+
+def members_of(*, session: Session, rule: Any, now: datetime, currency: str) -> Select[Any]:
+    """SELECT of the ids of the live customers the rule (JSON) matches."""
+    condition = compiler(session=session, now=now, currency=currency).condition(
+        parse_rule(rule))
+    return select(C.id).where(C.merged_into_id.is_(None), condition)
+
+
+def create_segment(*, session: Session, name: str, rule: Any, description: str | None,
+                   now: datetime, currency: str) -> Segment:
+    """A new segment (its rule checked by compiling it); compute it with `recompute`."""
+    members_of(session=session, rule=rule, now=now, currency=currency)
+    segment = Segment(name=name, description=description, rule=rule, created_at=now,
+                      updated_at=now)
+    session.add(segment)
+    _flush_unique(session, name)
+    return segment
+
+
+def update_segment(*, session: Session, segment_id: int, now: datetime, currency: str,
+                   name: str | None = None, rule: Any = None,
+                   description: str | None = None) -> Segment:
+    """Change a segment's name, description or rule (a rule may not include the segment
+    itself, directly or through others)."""
+    segment = get_segment(session=session, segment_id=segment_id)
+    if rule is not None:
+        parsed = parse_rule(rule)
+        check = compiler(session=session, now=now, currency=currency)
+        check.condition(parsed, (segment_id,))
+        segment.rule = rule
+    if name is not None:
+        segment.name = name
+    if description is not None:
+        segment.description = description
+    segment.updated_at = now
+    _flush_unique(session, segment.name)
+    return segment
+
+
+def _flush_unique(session: Session, name: str) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"name: a segment named {name!r} exists", code="segment_exists") from None
+
+
+def get_segment(*, session: Session, segment_id: int) -> Segment:
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"segment {segment_id} not found", code="segment_not_found")
+    return segment
+
+
+def delete_segment(*, session: Session, segment_id: int) -> None:
+    """Delete a segment that no other segment's rule names."""
+    segment = get_segment(session=session, segment_id=segment_id)
+    for other_id, other_name, rule in session.execute(
+            select(Segment.id, Segment.name, Segment.rule).where(Segment.id != segment_id)):
+        if segment_id in _named_segments(rule):
+            raise Conflict(f"segment {segment_id} is part of segment {other_id} "
+                           f"({other_name!r}); change that one first", code="segment_in_use")
+    session.execute(delete(SegmentMember).where(SegmentMember.segment_id == segment_id))
+    session.execute(delete(SegmentChange).where(SegmentChange.segment_id == segment_id))
+    session.execute(delete(SegmentSize).where(SegmentSize.segment_id == segment_id))
+    session.delete(segment)
+    session.flush()
+
+
+def _named_segments(rule: Any) -> set[int]:
+    if isinstance(rule, dict):
+        found = {rule["segment"]} if isinstance(rule.get("segment"), int) else set()
+        for value in rule.values():
+            found |= _named_segments(value)
+        return found
+    if isinstance(rule, list):
+        return set().union(*(_named_segments(item) for item in rule)) if rule else set()
+    return set()
+
+
+@dataclass(frozen=True, slots=True)
+class Recomputed:
+    segment_id: int
+    size: int
+    entered: int
+    left: int
+
+
+def recompute(*, session: Session, segment_id: int, now: datetime, currency: str
+              ) -> Recomputed:
+    """Bring the segment's members up to date: who entered and who left is recorded (at
+    `now`), and the size joins its history."""
+    segment = get_segment(session=session, segment_id=segment_id)
+    query = members_of(session=session, rule=segment.rule, now=now, currency=currency)
+    current = np.fromiter(session.scalars(query), dtype=np.int64)
+    stored = np.fromiter(session.scalars(select(SegmentMember.customer_id).where(
+        SegmentMember.segment_id == segment_id)), dtype=np.int64)
+    entered = np.setdiff1d(current, stored)
+    left = np.setdiff1d(stored, current)
+    at = db_time(now)
+    driver_executemany(session, _LEAVE, [(segment_id, int(cid)) for cid in left])
+    driver_executemany(session, _ENTER, [(segment_id, int(cid), at) for cid in entered])
+    driver_executemany(session, _CHANGE, [(segment_id, int(cid), "entered", at)
+                                          for cid in entered]
+                       + [(segment_id, int(cid), "left", at) for cid in left])
+    size = len(np.unique(current))
+    segment.size, segment.computed_at = size, now
+    session.execute(delete(SegmentSize).where(SegmentSize.segment_id == segment_id,
+                                              SegmentSize.at == now))
+    session.add(SegmentSize(segment_id=segment_id, at=now, size=size))
+    session.flush()
+    return Recomputed(segment_id, size, len(entered), len(left))
+
+
+def recompute_all(*, session: Session, now: datetime, currency: str) -> list[Recomputed]:
+    """Recompute every segment, in id order."""
+    ids = list(session.scalars(select(Segment.id).order_by(Segment.id)))
+    return [recompute(session=session, segment_id=segment_id, now=now, currency=currency)
+            for segment_id in ids]
+
+
+def count(*, session: Session, rule: Any, now: datetime, currency: str) -> int:
+    """How many live customers the rule matches now."""
+    query = members_of(session=session, rule=rule, now=now, currency=currency)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+_LEAVE = "DELETE FROM segment_members WHERE segment_id = ? AND customer_id = ?"
+_ENTER = "INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?, ?, ?)"
+_CHANGE = ("INSERT INTO segment_changes (segment_id, customer_id, change, at) "
+           "VALUES (?, ?, ?, ?)")

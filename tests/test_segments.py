@@ -1,0 +1,240 @@
+"""Segment rules: every condition kind, with exact members, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from clientela.core.errors import InvalidInput
+from clientela.customers import service as customers
+from clientela.customers.models import Customer, Identity
+from clientela.db import session_scope
+from clientela.segments import service
+from clientela.segments.models import SegmentChange, SegmentSize
+from tests.helpers import basic
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _at(days: float) -> str:
+    return (NOW - timedelta(days=days)).isoformat()
+
+
+def _track(user: dict[str, str], event: str, days: float, number: int,
+           **properties: Any) -> dict[str, Any]:
+    return {"type": "track", **user, "event": event, "timestamp": _at(days),
+            "messageId": f"{next(iter(user.values()))}-{event}-{number}",
+            "properties": properties}
+
+
+def _order(user: dict[str, str], order_id: str, days: float, total: float,
+           category: str, brand: str) -> dict[str, Any]:
+    return _track(user, "Order Completed", days, int(order_id[2:]), order_id=order_id, total=total,
+                  currency="BRL", products=[{"product_id": f"P-{order_id}", "price": total,
+                                             "quantity": 1, "category": category,
+                                             "brand": brand}])
+
+
+ANA, BRUNO, DORA = {"userId": "ana"}, {"userId": "bruno"}, {"anonymousId": "dora-device"}
+CALLS = [
+    {"type": "identify", "userId": "ana", "timestamp": _at(60), "messageId": "ana-id",
+     "traits": {"email": "ana@example.com", "firstName": "Ana",
+                "address": {"city": "São Paulo", "country": "BR"}, "plan": "pro", "age": 30,
+                "vip": True}},
+    {"type": "identify", "userId": "bruno", "timestamp": _at(200), "messageId": "bruno-id",
+     "traits": {"email": "bruno@example.com", "address": {"city": "Rio de Janeiro"},
+                "plan": "free", "age": "thirty"}},
+    {"type": "identify", "userId": "carla", "timestamp": _at(20), "messageId": "carla-id",
+     "traits": {"email": "carla@example.com", "age": 45}},
+    _order(ANA, "A-1", 40, 50.00, "Roupas > Camisetas", "Maré"),
+    _order(ANA, "A-2", 10, 100.00, "Roupas", "Maré"),
+    _order(BRUNO, "B-1", 100, 300.00, "Calçados > Tênis", "Garoa"),
+    *(_track(ANA, "Product Viewed", 1 + n, n, category="shoes") for n in range(3)),
+    _track(ANA, "Email Opened", 2, 0),
+    _track(BRUNO, "Product Viewed", 50, 0, category="bags"),
+    _track(BRUNO, "Product Added", 1, 0, category="bags", price=80),
+    _track(DORA, "Product Viewed", 3, 0, category="shoes"),
+]
+
+
+@pytest.fixture
+def people(client, engine, write_key) -> dict[str, int]:
+    answer = client.post("/v1/batch", json={"batch": CALLS}, headers=basic(write_key))
+    assert answer.status_code == 200 and answer.json()["rejected"] == [], answer.text
+    with session_scope(engine) as session:
+        ids = dict(session.execute(select(Identity.value, Identity.customer_id).where(
+            Identity.kind.in_(("user_id", "anonymous_id")))).tuples().all())
+        found = {"ana": ids["ana"], "bruno": ids["bruno"], "carla": ids["carla"],
+                 "dora": ids["dora-device"]}
+        customers.add_tags(session=session, customer_id=found["ana"], tags=["VIP"])
+        customers.add_tags(session=session, customer_id=found["carla"], tags=["newsletter"])
+        customers.set_email_consent(session=session, customer_id=found["ana"],
+                                    state="subscribed", source="test")
+        customers.set_email_consent(session=session, customer_id=found["carla"],
+                                    state="unsubscribed", source="test")
+        # Scores as the RFM and prediction jobs would store them.
+        session.execute(update(Customer).where(Customer.id == found["ana"]).values(
+            rfm_group="Champions", rfm_recency=5, p_alive=0.9, churn_risk=0.1, inactive=False,
+            predicted_clv_cents=123_45))
+        session.execute(update(Customer).where(Customer.id == found["bruno"]).values(
+            rfm_group="At risk", rfm_recency=1, p_alive=0.3, churn_risk=0.7, inactive=True,
+            predicted_clv_cents=10_00))
+    return found
+
+
+def _members(engine, settings, rule: Any, people: dict[str, int]) -> set[str]:
+    names = {customer_id: name for name, customer_id in people.items()}
+    with session_scope(engine, writes=False) as session:
+        ids = session.scalars(service.members_of(session=session, rule=rule, now=NOW,
+                                                 currency=settings.store_currency))
+        return {names[customer_id] for customer_id in ids}
+
+
+def _field(field: str, op: str, value: Any) -> dict[str, Any]:
+    return {"field": field, "op": op, "value": value}
+
+
+def _viewed(**extra: Any) -> dict[str, Any]:
+    return {"event": "Product Viewed",
+            "where": [{"field": "category", "op": "eq", "value": "shoes"}], **extra}
+
+
+CASES: list[tuple[str, Any, set[str]]] = [
+    ("consent", _field("email_marketing", "eq", "subscribed"), {"ana"}),
+    ("consent in", _field("email_marketing", "in", ["unsubscribed", "unknown"]),
+     {"bruno", "carla", "dora"}),
+    ("text contains, any case", _field("city", "contains", "PAULO"), {"ana"}),
+    ("text starts with, accents too", _field("city", "starts_with", "SÃO"), {"ana"}),
+    ("text ne has a value", _field("city", "ne", "São Paulo"), {"bruno"}),
+    ("not eq is everyone else", {"not": _field("city", "eq", "São Paulo")},
+     {"bruno", "carla", "dora"}),
+    ("exists", _field("email", "exists", False), {"dora"}),
+    ("trait text", _field("traits.plan", "eq", "pro"), {"ana"}),
+    ("trait number, text values ignored", _field("traits.age", "gt", 40), {"carla"}),
+    ("trait number between", _field("traits.age", "between", [25, 50]), {"ana", "carla"}),
+    ("trait text compare", _field("traits.age", "eq", "thirty"), {"bruno"}),
+    ("trait boolean", _field("traits.vip", "eq", True), {"ana"}),
+    ("trait exists", _field("traits.age", "exists", True), {"ana", "bruno", "carla"}),
+    ("trait not contains", _field("traits.plan", "not_contains", "RE"), {"ana"}),
+    ("orders count", _field("orders_count", "gte", 2), {"ana"}),
+    ("revenue in reais", _field("revenue", "gt", 200), {"bruno"}),
+    ("average order value", _field("average_order_value", "between", [70, 80]), {"ana"}),
+    ("days since last order gt", _field("days_since_last_order", "gt", 30), {"bruno"}),
+    ("days since last order lte", _field("days_since_last_order", "lte", 10), {"ana"}),
+    ("days since last order eq", _field("days_since_last_order", "eq", 100), {"bruno"}),
+    ("first order within", _field("first_order_at", "within_last_days", 45), {"ana"}),
+    ("last seen before", _field("last_seen_at", "lt", "2026-11-01"), set()),
+    ("created before", _field("first_seen_at", "lt", _at(150)), {"bruno"}),
+    ("viewed shoes twice in 30 days", _viewed(count={"op": "gte", "value": 2},
+                                              within_days=30), {"ana"}),
+    ("viewed shoes", _viewed(), {"ana", "dora"}),
+    ("viewed shoes exactly once", _viewed(count={"op": "eq", "value": 1}), {"dora"}),
+    ("viewed shoes at most once", _viewed(count={"op": "lte", "value": 1}),
+     {"bruno", "carla", "dora"}),
+    ("never opened an e-mail", {"event": "Email Opened", "count": {"op": "eq", "value": 0}},
+     {"bruno", "carla", "dora"}),
+    ("viewed between dates", {"event": "Product Viewed",
+                              "between": [_at(60)[:10], _at(40)[:10]]}, {"bruno"}),
+    ("added to cart and did not order",
+     {"all": [{"event": "Product Added", "within_days": 7},
+              {"not": {"event": "Order Completed", "within_days": 7}}]}, {"bruno"}),
+    ("property number", {"event": "Product Added",
+                         "where": [_field("price", "gte", 50)]}, {"bruno"}),
+    ("bought a category (and those below it)", {"bought": {"category": "Calçados"}},
+     {"bruno"}),
+    ("bought a category exactly", {"bought": {"category": "Roupas"}}, {"ana"}),
+    ("bought a brand lately", {"bought": {"brand": "Garoa"}, "within_days": 30}, set()),
+    ("bought a product", {"bought": {"product": "P-A-2"}}, {"ana"}),
+    ("tag (any case)", {"tag": "vip"}, {"ana"}),
+    ("no tag", {"tag": "vip", "has": False}, {"bruno", "carla", "dora"}),
+    ("rfm group", {"rfm_group": "Champions"}, {"ana"}),
+    ("rfm score", _field("rfm_recency", "lte", 2), {"bruno"}),
+    ("churn risk", _field("churn_risk", "gte", 0.5), {"bruno"}),
+    ("inactive", _field("inactive", "eq", True), {"bruno"}),
+    ("predicted value", _field("predicted_clv", "gte", 100), {"ana"}),
+    ("any of, with not", {"any": [{"tag": "vip"},
+                                  {"not": _field("email", "exists", True)}]}, {"ana", "dora"}),
+    ("all of nothing is everyone", {"all": []}, {"ana", "bruno", "carla", "dora"}),
+    ("any of nothing is no one", {"any": []}, set()),
+]
+
+
+@pytest.mark.parametrize(("rule", "expected"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_each_condition_kind_finds_exactly_its_members(engine, settings, people, rule,
+                                                        expected):
+    assert _members(engine, settings, rule, people) == expected
+
+
+def test_a_segment_inside_another_and_recomputing_records_who_entered_and_left(
+        engine, settings, people):
+    currency = settings.store_currency
+    with session_scope(engine) as session:
+        buyers = service.create_segment(session=session, name="Buyers",
+                                        rule=_field("orders_count", "gte", 1),
+                                        description=None, now=NOW, currency=currency)
+        rio = service.create_segment(
+            session=session, name="Buyers in Rio", description="for the Rio store",
+            rule={"all": [{"segment": buyers.id}, _field("city", "eq", "Rio de Janeiro")]},
+            now=NOW, currency=currency)
+        buyers_id, rio_id = buyers.id, rio.id
+    assert _members(engine, settings, {"segment": rio_id}, people) == {"bruno"}
+    with session_scope(engine) as session:
+        first = service.recompute(session=session, segment_id=buyers_id, now=NOW,
+                                  currency=currency)
+        assert (first.size, first.entered, first.left) == (2, 2, 0)
+        # Ana's orders are cancelled away; Carla buys.
+        session.execute(update(Customer).where(Customer.id == people["ana"])
+                        .values(orders_count=0))
+        session.execute(update(Customer).where(Customer.id == people["carla"])
+                        .values(orders_count=1))
+        later = NOW + timedelta(hours=1)
+        second = service.recompute(session=session, segment_id=buyers_id, now=later,
+                                   currency=currency)
+        assert (second.size, second.entered, second.left) == (2, 1, 1)
+        changes = session.execute(select(SegmentChange.customer_id, SegmentChange.change,
+                                         SegmentChange.at).order_by(SegmentChange.id)).all()
+        assert [(c, change, at) for c, change, at in changes] == [
+            *sorted([(people["ana"], "entered", NOW), (people["bruno"], "entered", NOW)]),
+            (people["carla"], "entered", later), (people["ana"], "left", later)]
+        sizes = session.execute(select(SegmentSize.at, SegmentSize.size)
+                                .order_by(SegmentSize.at)).all()
+        assert [tuple(row) for row in sizes] == [(NOW, 2), (later, 2)]
+        with pytest.raises(InvalidInput, match=r"segment .* includes itself"):
+            service.update_segment(session=session, segment_id=buyers_id, now=NOW,
+                                   currency=currency, rule={"segment": rio_id})
+
+
+BAD_RULES = [
+    ({"field": "traits.x'); DROP TABLE customers;--", "op": "eq", "value": 1},
+     "rule.field: a key path is up to 5 keys of letters, digits, '_' or '-', joined by dots"),
+    ({"field": "id; DROP TABLE customers", "op": "eq", "value": 1},
+     "rule.field: unknown field 'id; DROP TABLE customers'"),
+    ({"all": [{"field": "orders_count", "op": "contains", "value": 1}]},
+     "rule.all[0].op: must be one of eq, ne, gt, gte, lt, lte, between, in, exists"),
+    ({"field": "revenue", "op": "gt", "value": "lots"}, "rule.value: must be a number"),
+    ({"event": "Viewed", "count": {"op": "gte", "value": -1}},
+     "rule.count.value: must be a whole number from 0 to 100000"),
+    ({"event": "Viewed", "within_days": 3, "between": ["2026-01-01", "2026-02-01"]},
+     "rule.between: give within_days or between, not both"),
+    ({"rfm_group": "Heroes"}, "rule.rfm_group: must be one of Champions"),
+    ({"segment": 999}, "rule: there is no segment 999"),
+    ({"any": [{"tag": ""}]}, "rule.any[0].tag: must be a non-empty text"),
+    ({"nothing": 1}, "rule: must have one of the keys all, any, not, field"),
+    ([1, 2], "rule: must be an object"),
+    ({"field": "last_order_at", "op": "gt", "value": "yesterday"},
+     "rule.value: must be an ISO-8601 date"),
+]
+
+
+@pytest.mark.parametrize(("rule", "message"), BAD_RULES)
+def test_bad_rules_are_named_where_and_why(engine, settings, rule, message):
+    with session_scope(engine, writes=False) as session, \
+            pytest.raises(InvalidInput) as error:
+        service.members_of(session=session, rule=rule, now=NOW,
+                           currency=settings.store_currency)
+    assert error.value.code == "invalid_rule"
+    assert error.value.message.startswith(message), error.value.message
