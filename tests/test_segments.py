@@ -238,3 +238,54 @@ def test_bad_rules_are_named_where_and_why(engine, settings, rule, message):
                            currency=settings.store_currency)
     assert error.value.code == "invalid_rule"
     assert error.value.message.startswith(message), error.value.message
+
+
+def test_the_api_saves_previews_lists_and_exports_segments(api, people):
+    preview = api.post("/api/v1/segments/preview",
+                       json={"rule": {"field": "orders_count", "op": "gte", "value": 1},
+                             "limit": 1})
+    assert preview.status_code == 200, preview.text
+    body = preview.json()
+    assert body["count"] == 2
+    assert [(item["id"], item["email"], item["orders_count"], item["revenue_total"])
+            for item in body["items"]] == [(people["ana"], "ana@example.com", 2, 150.0)]
+    bad = api.post("/api/v1/segments/preview", json={"rule": {"field": "nope", "op": "eq",
+                                                              "value": 1}})
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "invalid_rule"
+    assert bad.json()["message"].startswith("rule.field: unknown field 'nope'")
+    created = api.post("/api/v1/segments", json={
+        "name": "Buyers", "rule": {"field": "orders_count", "op": "gte", "value": 1}})
+    assert created.status_code == 201, created.text
+    segment = created.json()
+    assert (segment["name"], segment["size"]) == ("Buyers", 2)
+    again = api.post("/api/v1/segments", json={"name": "Buyers", "rule": {"all": []}})
+    assert again.status_code == 409 and again.json()["code"] == "segment_exists"
+    first = api.get(f"/api/v1/segments/{segment['id']}/members", params={"limit": 1}).json()
+    assert [item["id"] for item in first["items"]] == [people["ana"]]
+    rest = api.get(f"/api/v1/segments/{segment['id']}/members",
+                   params={"cursor": first["next_cursor"]}).json()
+    assert [item["id"] for item in rest["items"]] == [people["bruno"]]
+    assert rest["next_cursor"] is None
+    exported = api.get(f"/api/v1/segments/{segment['id']}/members.csv")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.splitlines()
+    assert lines[0] == ("id,email,first_name,last_name,city,country,email_marketing,"
+                        "orders_count,revenue_total,last_order_at,rfm_group")
+    assert [line.split(",")[:2] for line in lines[1:]] == [
+        [str(people["ana"]), "ana@example.com"], [str(people["bruno"]), "bruno@example.com"]]
+    changed = api.patch(f"/api/v1/segments/{segment['id']}", json={
+        "rule": {"field": "orders_count", "op": "gte", "value": 2}})
+    assert changed.json()["size"] == 1
+    sizes = api.get(f"/api/v1/segments/{segment['id']}/sizes").json()
+    assert [point["size"] for point in sizes] == [2, 1]
+    inner = api.post("/api/v1/segments", json={
+        "name": "Loyal buyers", "rule": {"all": [{"segment": segment["id"]}, {"tag": "vip"}]}})
+    assert inner.json()["size"] == 1
+    refused = api.delete(f"/api/v1/segments/{segment['id']}")
+    assert refused.status_code == 409 and refused.json()["code"] == "segment_in_use"
+    assert api.delete(f"/api/v1/segments/{inner.json()['id']}").status_code == 204
+    assert api.delete(f"/api/v1/segments/{segment['id']}").status_code == 204
+    assert api.get("/api/v1/segments").json() == []
+    assert api.get(f"/api/v1/segments/{segment['id']}").status_code == 404

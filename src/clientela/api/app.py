@@ -13,7 +13,14 @@ from clientela.api import errors
 from clientela.api.cors import IngestionCORS
 from clientela.api.deps import KeyCache
 from clientela.api.responses import FastJSONResponse
-from clientela.api.routes import commerce, customers, health, integrations, tracking
+from clientela.api.routes import (
+    commerce,
+    customers,
+    health,
+    integrations,
+    segments,
+    tracking,
+)
 from clientela.config import Settings, get_settings
 from clientela.db import WalCheckpointer, build_engine
 from clientela.ingest import EventSink
@@ -50,7 +57,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.key_cache = KeyCache(engine)
     errors.install(app)
     for router in (health.router, tracking.router, customers.router, commerce.router,
-                   integrations.router):
+                   integrations.router, segments.router):
         app.include_router(router)
     web.install(app, settings)
     app.add_middleware(IngestionCORS)

@@ -209,7 +209,8 @@ def _node(data: Any, where: str, depth: int, counter: list[int]) -> Rule:
         return InRfmGroup(group)
     _only(data, {"segment"}, where)
     segment_id = data["segment"]
-    if isinstance(segment_id, bool) or not isinstance(segment_id, int) or segment_id < 1:
+    if isinstance(segment_id, bool) or not isinstance(segment_id, int) \
+            or not 1 <= segment_id < 2**63:
         raise _fail(f"{where}.segment", "must be a segment id (a positive whole number)")
     return InSegment(segment_id)
 
@@ -224,6 +225,8 @@ def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
 def _text(value: Any, where: str, limit: int = 500) -> str:
     if not isinstance(value, str) or not value.strip():
         raise _fail(where, "must be a non-empty text")
+    if "\x00" in value:
+        raise _fail(where, "must not contain NUL characters")
     if len(value) > limit:
         raise _fail(where, f"at most {limit} characters")
     return value.strip()
@@ -352,7 +355,7 @@ def _window(data: dict[str, Any], where: str) -> Window:
             raise _fail(f"{where}.between", "must be [start, end] dates")
         start = _moment(span[0], f"{where}.between[0]")
         end = _moment(span[1], f"{where}.between[1]")
-        if isinstance(span[1], str) and len(span[1]) == 10:
+        if isinstance(span[1], str) and len(span[1]) == 10 and end.year < 9999:
             end += timedelta(days=1)  # an end date counts whole
         if end <= start:
             raise _fail(f"{where}.between", "the end must come after the start")
