@@ -3,6 +3,7 @@ runs the schedule: carts left alone become abandoned without anyone asking."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -15,9 +16,9 @@ from sqlalchemy import select
 
 from clientela.commerce.models import Cart
 from clientela.config import Settings
+from clientela.core.children import Supervised
 from clientela.core.clock import utcnow
 from clientela.db import build_engine, session_scope
-from clientela.team import service as team
 from tests.helpers import basic
 from tests.server import LiveServer, clientela_command, server_environment
 from tests.test_writer_process import _children, _gone
@@ -72,18 +73,16 @@ def test_the_worker_abandons_idle_carts_and_stops_gracefully(settings, engine, c
     assert (data_dir / "worker.db").is_file()  # the queue, beside the data
 
 
-def test_serve_runs_the_worker_beside_itself_and_takes_it_down(settings, tmp_path):
-    engine = build_engine(settings)
-    with session_scope(engine) as session:
-        key = team.create_key(session=session, kind="write").key
-    engine.dispose()
+def test_serve_runs_the_worker_beside_itself_and_takes_it_down(settings, client, write_key,
+                                                               tmp_path):
+    # The schedule ticks each minute, and once as the worker starts: the cart is left
+    # before the server starts, so that first tick finds it.
+    answer = client.post("/v1/track", json=_cart_added(90, "late"), headers=basic(write_key))
+    assert answer.status_code == 200, answer.text
     with LiveServer(database_url=settings.database_url, data_dir=tmp_path / "server") as server:
         workers = [pid for pid, command in _children(server.pid).items()
-                   if command.rstrip().endswith("worker --exit-with-parent")]
+                   if " worker --parent-pid " in command]
         assert len(workers) == 1, _children(server.pid)
-        answer = httpx.post(f"{server.base_url}/v1/track", json=_cart_added(90, "late"),
-                            headers=basic(key), timeout=30)
-        assert answer.status_code == 200, answer.text
         assert _wait_for(settings, {"cart-late": "abandoned"}) == {"cart-late": "abandoned"}
         os.kill(server.pid, signal.SIGKILL)  # even a killed server takes its worker down
         assert _gone(workers[0], within=15.0)
@@ -110,3 +109,36 @@ def test_a_worker_can_be_left_to_other_hosts(settings, tmp_path):
         process.terminate()
         process.wait(timeout=30)
     assert not Path(tmp_path / "server" / "worker.db").exists()
+
+
+def test_a_crashing_child_is_restarted_with_growing_pauses(caplog):
+    caplog.set_level(logging.ERROR, logger="clientela.core.children")
+    child = Supervised("broken child", ["no-such-command"])  # exits at once with status 2
+    child.start()
+    try:
+        time.sleep(8)
+    finally:
+        child.stop()
+    restarts = [record for record in caplog.records if "restarting it" in record.message]
+    # Pauses of 0.5, 1, 2 and 5 s between starts that each take about a second: 3 or 4
+    # restarts in 8 s, where a fixed pause would give 5 or more.
+    assert 2 <= len(restarts) <= 4, [record.message for record in restarts]
+
+
+def test_a_child_asked_to_stop_is_not_restarted(settings, caplog):
+    caplog.set_level(logging.WARNING, logger="clientela.core.children")
+    child = Supervised("background worker", ["worker"],
+                       env=server_environment(settings.database_url, settings.data_dir))
+    child.start()
+    try:
+        process = child._process
+        assert process is not None
+        time.sleep(1.5)
+        process.send_signal(signal.SIGTERM)  # as systemd stopping the whole service would
+        assert process.wait(timeout=30) == 0
+        time.sleep(2)
+        assert child._process is process
+    finally:
+        child.stop()
+    assert any("was stopped (status 0); not restarting it" in record.message
+               for record in caplog.records)

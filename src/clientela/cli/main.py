@@ -93,7 +93,7 @@ def _background_worker(settings: Settings) -> Iterator[None]:
     if not settings.embedded_worker:
         yield
         return
-    worker = Supervised("background worker", ["worker", "--exit-with-parent"],
+    worker = Supervised("background worker", ["worker"],
                         stop_seconds=30.0)
     _start(worker)
     try:
@@ -114,31 +114,43 @@ def _exit_on_signal(_number: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)  # asked to stop, and stopped cleanly
 
 
+ParentPid = Annotated[int | None, typer.Option(hidden=True, help="Exit when this process, "
+                                               "the one that started this one, is gone.")]
+
+
 @app.command()
 def worker(workers: Annotated[int, typer.Option(min=1, help="Worker threads.")] = 1,
-           exit_with_parent: Annotated[bool, typer.Option(hidden=True)] = False) -> None:
+           parent_pid: ParentPid = None) -> None:
     """Run background work: scheduled jobs (abandoned carts, ...) and queued tasks."""
     from clientela.core.children import on_parent_exit
     from clientela.worker.app import create_queue
 
+    _exit_unless_parent(parent_pid)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
     queue = create_queue(get_settings())
     consumer = queue.huey.create_consumer(workers=workers, worker_type="thread",
                                           periodic=True, graceful_signal="TERM")
-    queue.run_scheduled_now()
-    if exit_with_parent:  # started by `serve`: stop with it, even if it was killed
-        on_parent_exit(lambda: os.kill(os.getpid(), signal.SIGTERM))
+    # Started by `serve`: stop with it, even if it was killed.
+    on_parent_exit(parent_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))
     consumer.run()
 
 
+def _exit_unless_parent(parent_pid: int | None) -> None:
+    from clientela.core.children import parent_alive
+
+    if not parent_alive(parent_pid):  # `serve` died while this process was starting
+        raise typer.Exit(0)
+
+
 @app.command("ingest-writer", hidden=True)
-def ingest_writer(socket: Annotated[Path, typer.Option(help="Unix socket to listen on.")]
-                  ) -> None:
+def ingest_writer(socket: Annotated[Path, typer.Option(help="Unix socket to listen on.")],
+                  parent_pid: ParentPid = None) -> None:
     """The ingestion writer process that `serve` runs on SQLite (internal)."""
     from clientela.ingest import process
 
+    _exit_unless_parent(parent_pid)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s %(message)s")
-    process.run(get_settings(), socket)
+    process.run(get_settings(), socket, parent_pid)
 
 
 @keys_app.command("create")

@@ -1,10 +1,17 @@
 """Child processes `clientela serve` keeps running beside its HTTP workers (the ingestion
-writer, the background worker): started, restarted with back-off when they die, stopped."""
+writer, the background worker): started, restarted with back-off when they crash, stopped.
+
+Children run in their own session, so a Ctrl-C in the terminal reaches `serve` only, which
+then stops them in order. A child that exits cleanly or on SIGTERM/SIGINT was asked to stop
+(by `serve`, an administrator or systemd) and is not restarted; one that crashes or is
+killed is. Each child is told its parent's pid and exits when that process is gone.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -13,7 +20,9 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 _RESTART_PAUSES = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+_STABLE_SECONDS = 10.0  # a child that lived this long before dying starts the back-off over
 _PARENT_POLL = 1.0
+_ASKED_TO_STOP = (0, -signal.SIGTERM, -signal.SIGINT)
 
 
 class Supervised:
@@ -26,6 +35,7 @@ class Supervised:
         self.name, self.args, self.ready, self.env = name, args, ready, env
         self.startup_seconds, self.stop_seconds = startup_seconds, stop_seconds
         self._process: subprocess.Popen[bytes] | None = None
+        self._started_at = 0.0
         self._stopping = threading.Event()
         self._spawning = threading.Lock()  # `stop` never races a restart
         self._watcher: threading.Thread | None = None
@@ -55,10 +65,12 @@ class Supervised:
                 process.wait()
 
     def _spawn(self) -> None:
-        command = [sys.executable, "-c", "from clientela.cli.main import app; app()",
-                   *self.args]
+        command = [sys.executable, "-m", "clientela", *self.args,
+                   "--parent-pid", str(os.getpid())]
         process = self._process = subprocess.Popen(command, env=self.env,
-                                                   stdin=subprocess.DEVNULL)
+                                                   stdin=subprocess.DEVNULL,
+                                                   start_new_session=True)
+        self._started_at = time.monotonic()
         deadline = time.monotonic() + self.startup_seconds
         while self.ready is not None and not self.ready():
             if process.poll() is not None:
@@ -77,8 +89,13 @@ class Supervised:
             with self._spawning:
                 process = self._process
                 if self._stopping.is_set() or process is None or process.poll() is None:
-                    failures = 0
                     continue
+                if process.returncode in _ASKED_TO_STOP:
+                    log.warning("the %s was stopped (status %s); not restarting it",
+                                self.name, process.returncode)
+                    return
+                lived = time.monotonic() - self._started_at
+                failures = failures + 1 if lived < _STABLE_SECONDS else 0
                 log.error("the %s exited with status %s; restarting it", self.name,
                           process.returncode)
                 try:
@@ -88,14 +105,17 @@ class Supervised:
                     log.error("%s", error)
 
 
-def parent_alive(parent: int) -> bool:
-    """Whether the process that started this one is still its parent."""
-    return os.getppid() == parent
+def parent_alive(parent: int | None) -> bool:
+    """Whether the process that started this one (`--parent-pid`) is still its parent;
+    always true for a process started by hand (no parent given)."""
+    return parent is None or os.getppid() == parent
 
 
-def on_parent_exit(action: Callable[[], None]) -> None:
-    """Call `action` (from a daemon thread) once this process's parent has gone."""
-    parent = os.getppid()
+def on_parent_exit(parent: int | None, action: Callable[[], None]) -> None:
+    """Call `action` (from a daemon thread) once the parent is gone (at once if it already
+    is: it may have died while this process was starting)."""
+    if parent is None:
+        return
 
     def watch() -> None:
         while parent_alive(parent):

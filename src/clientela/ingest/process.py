@@ -49,7 +49,7 @@ def socket_path(settings: Settings) -> Path:
     return Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX)) / "ingest.sock"
 
 
-def run(settings: Settings, path: Path) -> None:
+def run(settings: Settings, path: Path, parent: int | None = None) -> None:
     """Serve the socket until SIGTERM or SIGINT, then finish what is queued."""
     engine = build_engine(settings)
     writer = IngestWriter(engine=engine, default_region=settings.default_country,
@@ -68,7 +68,6 @@ def run(settings: Settings, path: Path) -> None:
     identity = path.stat().st_ino
     writer.start()
     checkpointer.start()
-    parent = os.getppid()
     try:
         while not stopping.is_set() and parent_alive(parent):  # `serve` is still there
             try:

@@ -35,12 +35,6 @@ class Queue:
     huey: Huey
     scheduled: dict[str, TaskWrapper]
 
-    def run_scheduled_now(self) -> None:
-        """Queue every scheduled job once, so that a worker starting up catches up at once
-        instead of at the next minute."""
-        for task in self.scheduled.values():
-            task()
-
 
 def create_queue(settings: Settings) -> Queue:
     """The queue for these settings, with the scheduled jobs registered on it."""
