@@ -15,12 +15,17 @@ What is measured
    command must report every row imported and none skipped, and the database must then hold
    exactly the file's orders and items.
 
-3. The baseline, in the same run: the same customers, orders and items (the values the
-   import stores, computed by this script from the generated data) inserted into a second
-   freshly migrated database straight through sqlite3's executemany with the app's pragmas,
-   in one transaction, the rows built before its clock starts. It is the bare cost of
-   storing the same data durably with the same schema, indexes and constraints;
-   `ratio_to_baseline` is how much of that rate the whole import achieves.
+   Then the database must hold exactly the file's orders, items and order totals, one
+   customer per buyer with a user id and an e-mail, and profile totals that count every
+   order but the cancelled ones and the revenue of all but the refunded ones.
+
+3. The baseline, in the same run: the customers, identities, orders and items (the values
+   the import stores, computed by this script from the generated data) inserted into a
+   second freshly migrated database straight through sqlite3's executemany with the app's
+   pragmas, in one transaction, the rows built before its clock starts. It leaves out what
+   the import also does (the products the SKUs name, trait history, profile totals), so
+   the baseline is the cheaper job and `ratio_to_baseline` (how much of its rate the whole
+   import achieves) errs low.
 
 One JSON object goes to stdout, progress to stderr; exit status 1 when a count is wrong.
 
@@ -43,11 +48,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
 from clientela.commerce.models import Order, OrderItem
 from clientela.config import Settings
+from clientela.customers.models import Customer, Identity
 from clientela.db import build_engine, session_scope
 from clientela.migrate import upgrade
 
@@ -131,13 +138,35 @@ def run_import(settings: Settings, path: Path) -> tuple[float, str]:
     return seconds, done.stdout.strip()
 
 
-def stored(settings: Settings) -> tuple[int, int]:
+def stored(settings: Settings) -> dict[str, int]:
+    """What the import left: counts and sums to check against the generated file."""
     engine = build_engine(settings)
     with session_scope(engine, writes=False) as session:
-        counts = (session.scalar(select(func.count(Order.id))) or 0,
-                  session.scalar(select(func.count(OrderItem.id))) or 0)
+        def one(query: Any) -> int:
+            return int(session.scalar(query) or 0)
+        found = {
+            "orders": one(select(func.count(Order.id))),
+            "items": one(select(func.count(OrderItem.id))),
+            "customers": one(select(func.count(Customer.id))),
+            "identities": one(select(func.count(Identity.id))),
+            "orders_counted": one(select(func.sum(Customer.orders_count))),
+            "revenue_cents": one(select(func.sum(Customer.revenue_cents))),
+            "total_cents": one(select(func.sum(Order.total_cents))),
+        }
     engine.dispose()
-    return counts
+    return found
+
+
+def expected(generated: Generated) -> dict[str, int]:
+    """The same figures, from the generated data: customers who ordered, their user id and
+    e-mail, non-cancelled orders counted, refunded ones adding no revenue."""
+    buyers = {customer for _id, customer, *_rest in generated.orders}
+    counted = [order for order in generated.orders if order[3] != "cancelled"]
+    return {"orders": len(generated.orders), "items": len(generated.items),
+            "customers": len(buyers), "identities": 2 * len(buyers),
+            "orders_counted": len(counted),
+            "revenue_cents": sum(order[4] for order in counted if order[3] != "refunded"),
+            "total_cents": sum(order[4] for order in generated.orders)}
 
 
 def baseline(settings: Settings, generated: Generated) -> float:
@@ -202,11 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = migrated(folder / "import")
         seconds, said = run_import(settings, path)
         log(f"import: {said} in {seconds:.1f}s")
-        orders, items = stored(settings)
-        expected = f"{generated.rows} rows: {len(generated.orders)} orders " \
-                   f"({len(generated.orders)} new), 0 skipped"
-        if said != expected or (orders, items) != (len(generated.orders), len(generated.items)):
-            log(f"verification failed: said {said!r}, stored {orders} orders and {items} items")
+        found, wanted = stored(settings), expected(generated)
+        summary = f"{generated.rows} rows: {len(generated.orders)} orders " \
+                  f"({len(generated.orders)} new), 0 skipped"
+        if said != summary or found != wanted:
+            log(f"verification failed: said {said!r}, stored {found}, expected {wanted}")
             return 1
         baseline_seconds = baseline(migrated(folder / "baseline"), generated)
         log(f"baseline: {baseline_seconds:.1f}s")

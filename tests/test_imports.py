@@ -237,3 +237,25 @@ def test_orders_find_their_buyers_by_user_id_then_email_and_conflicts_are_named(
                           carla: (2, 9000, "Carla")}
     again = run(skip_invalid=True)
     assert (again.imported, again.new) == (4, 0)
+
+
+def test_a_merged_customer_with_two_user_ids_takes_the_orders_of_both(settings, engine, api):
+    first = api.post("/api/v1/customers", json={"user_id": "u-1", "email": "um@example.com"})
+    second = api.post("/api/v1/customers", json={"user_id": "u-2"})
+    merged = api.post(f"/api/v1/customers/{first.json()['id']}/merge",
+                      json={"customer_id": second.json()["id"]})
+    assert merged.status_code == 200, merged.text
+    survivor = first.json()["id"]
+    text = ("order_id,customer_user_id,customer_email,placed_at,total\n"
+            "5001,u-1,,2026-09-01,10.00\n5002,u-2,,2026-09-02,20.00\n"
+            "5003,,um@example.com,2026-09-03,30.00\n5004,u-3,um@example.com,2026-09-04,1.00\n")
+    with session_scope(engine) as session:
+        report = import_file(session=session, kind="orders", text=text, mapping={},
+                             exchange=settings.exchange, default_region="BR",
+                             skip_invalid=True)
+    assert [str(problem) for problem in report.problems] == [
+        "line 5, column customer_user_id: the customer with this e-mail has user id 'u-1'"]
+    with session_scope(engine, writes=False) as session:
+        owners = dict(session.execute(select(Order.external_id, Order.customer_id)).all())
+        assert owners == {"5001": survivor, "5002": survivor, "5003": survivor}
+        assert session.get(Customer, survivor).revenue_cents == 6000

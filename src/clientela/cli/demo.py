@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select
 from clientela.config import Settings
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
-from clientela.demo.loading import load
+from clientela.demo.loading import load, previous_anchor
 from clientela.demo.store import anchor_for, generate
 from clientela.team import service as team
 from clientela.team.models import ApiKey, User
@@ -38,7 +38,9 @@ def load_demo(*, engine: Engine, settings: Settings, customers: int, seed: int) 
     """Generate the shop, load it, and print what was loaded, how fast, and how to sign in."""
     console = Console()
     started = time.perf_counter()
-    shop = generate(customers=customers, seed=seed, anchor=anchor_for(utcnow()))
+    source_id = _source_id(engine)
+    anchor = previous_anchor(engine=engine, source_id=source_id) or anchor_for(utcnow())
+    shop = generate(customers=customers, seed=seed, anchor=anchor)
     _ensure_owner(engine)
     with Progress(console=console, transient=True) as progress:
         tasks: dict[str, TaskID] = {}
@@ -48,8 +50,8 @@ def load_demo(*, engine: Engine, settings: Settings, customers: int, seed: int) 
                 tasks[what] = progress.add_task(f"loading demo {what}", total=total)
             progress.update(tasks[what], completed=done)
 
-        loaded = load(engine=engine, settings=settings, shop=shop,
-                      source_id=_source_id(engine), progress=advance)
+        loaded = load(engine=engine, settings=settings, shop=shop, source_id=source_id,
+                      progress=advance)
     seconds = time.perf_counter() - started
     console.print(
         f"demo: {loaded.customers} customers, {loaded.orders} past orders, "

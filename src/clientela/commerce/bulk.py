@@ -9,14 +9,19 @@ a time, so a million orders take minutes, not hours.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from clientela.commerce.catalog import observe_products
 from clientela.commerce.ecommerce import ORDER_COMPLETED, Change, Happened
-from clientela.commerce.service import OrderRecord, refresh_order_totals, settlement
+from clientela.commerce.service import (
+    OrderRecord,
+    RefundRecord,
+    refresh_order_totals,
+    settlement,
+)
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
 from clientela.core.types import db_time
@@ -43,9 +48,9 @@ def load_orders(*, session: Session, source: str, orders: Sequence[Placed],
                 exchange: Exchange, progress: Callable[[int], None] = lambda _done: None
                 ) -> Loaded:
     """Create or replace these orders of `source`, then refresh the order totals of every
-    customer who gained or lost one. An order listed twice is written as last listed."""
-    last = {placed.record.external_id: placed for placed in orders}
-    placed_orders = list(last.values())
+    customer who gained or lost one. An order listed twice is written as last listed, with
+    the refunds of every listing (refunds are never removed)."""
+    placed_orders = _last_listings(orders)
     new = 0
     owners: set[int] = set()
     for start in range(0, len(placed_orders), CHUNK):
@@ -56,6 +61,18 @@ def load_orders(*, session: Session, source: str, orders: Sequence[Placed],
     for start in range(0, len(ids), CHUNK):
         refresh_order_totals(session=session, customer_ids=ids[start:start + CHUNK])
     return Loaded(orders=len(placed_orders), new=new)
+
+
+def _last_listings(orders: Sequence[Placed]) -> list[Placed]:
+    last: dict[str, Placed] = {}
+    refunds: dict[str, dict[str, RefundRecord]] = {}
+    for placed in orders:
+        key = placed.record.external_id
+        last[key] = placed
+        for refund in placed.record.refunds:
+            refunds.setdefault(key, {}).setdefault(refund.external_id, refund)
+    return [replace(placed, record=replace(placed.record, refunds=tuple(
+        refunds.get(key, {}).values()))) for key, placed in last.items()]
 
 
 @dataclass(slots=True)

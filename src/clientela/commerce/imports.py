@@ -167,7 +167,7 @@ class _Buyer:
     """A customer an order names: a stored one (`customer_id`) or one to create."""
 
     customer_id: int | None
-    user_id: str | None
+    user_ids: set[str]
     traits: list[tuple[dict[str, Any], datetime]] = field(default_factory=list)
     identities: list[tuple[str, str]] = field(default_factory=list)  # to add: (kind, value)
 
@@ -191,12 +191,13 @@ class _Buyers:
         if known is not None and by_email is not None and known is not by_email:
             return Problem(line, "customer_email", "belongs to another customer than "
                            f"customer_user_id {user_id!r}; merge the two first")
-        buyer = known or by_email or _Buyer(None, None)
-        if user_id and buyer.user_id not in (None, user_id):
+        buyer = known or by_email or _Buyer(None, set())
+        if user_id and known is None and buyer.user_ids:  # found by e-mail
             return Problem(line, "customer_user_id", "the customer with this e-mail has user "
-                           f"id {buyer.user_id!r}")
+                           f"id {sorted(buyer.user_ids)[0]!r}")
         if user_id and known is None:
-            buyer.user_id, self.by_user_id[user_id] = user_id, buyer
+            buyer.user_ids.add(user_id)
+            self.by_user_id[user_id] = buyer
             buyer.identities.append(("user_id", user_id))
         if email and by_email is None:
             self.by_email[email] = buyer
@@ -219,12 +220,13 @@ class _Buyers:
         user_ids = customers.user_ids_of(session=session,
                                          customer_ids=set(by_email.values()))
         stored: dict[int, _Buyer] = {}
+        for customer_id in {*by_user_id.values(), *by_email.values()}:
+            stored[customer_id] = _Buyer(customer_id, set(user_ids.get(customer_id, ())))
         for user_id, customer_id in by_user_id.items():
-            self.by_user_id[user_id] = stored.setdefault(customer_id,
-                                                         _Buyer(customer_id, user_id))
+            stored[customer_id].user_ids.add(user_id)
+            self.by_user_id[user_id] = stored[customer_id]
         for email, customer_id in by_email.items():
-            self.by_email[email] = stored.setdefault(
-                customer_id, _Buyer(customer_id, user_ids.get(customer_id)))
+            self.by_email[email] = stored[customer_id]
 
     def write(self, session: Session, placed: list[tuple[OrderRecord, _Buyer]], region: str
               ) -> dict[int, int]:

@@ -131,9 +131,12 @@ def identity_owners(*, session: Session, kind: str, values: Iterable[str]) -> di
     return dict(driver_query_in(session, _OWNERS, values, before=[kind]))
 
 
-def user_ids_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int, str]:
-    """A user id of each of these customers that has one."""
-    return dict(driver_query_in(session, _USER_IDS, customer_ids))
+def user_ids_of(*, session: Session, customer_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The user ids of each of these customers that has any (a merge can leave two)."""
+    found: dict[int, list[str]] = {}
+    for customer_id, user_id in driver_query_in(session, _USER_IDS, customer_ids):
+        found.setdefault(customer_id, []).append(user_id)
+    return found
 
 
 _OWNERS = "SELECT value, customer_id FROM identities WHERE kind = ? AND value IN ({marks})"
@@ -313,13 +316,15 @@ def set_email_consent(*, session: Session, customer_id: int, state: str, source:
 
 def set_email_consents(*, session: Session, consents: list[tuple[int, str, str, datetime]]
                        ) -> None:
-    """`set_email_consent` for many customers at once: (customer id, state, source, at)."""
+    """`set_email_consent` for many customers at once: (customer id, state, source, at); of
+    two for one customer, the later one stays."""
     for _cid, state, _source, _at in consents:
         if state not in CONSENT_STATES:
             raise InvalidInput("consent.email_marketing: must be one of "
                                f"{', '.join(CONSENT_STATES)}", code="invalid_consent")
     driver_executemany(session, _SET_CONSENT, [(state, source[:100], db_time(at), cid)
-                                               for cid, state, source, at in sorted(consents)])
+                                               for cid, state, source, at in sorted(
+                                                   consents, key=lambda c: (c[3], c[0]))])
 
 
 _SET_CONSENT = ("UPDATE customers SET email_marketing = ?, email_marketing_source = ?, "

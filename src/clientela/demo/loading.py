@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from clientela.commerce.bulk import Placed, load_orders
 from clientela.commerce.carts import abandon_carts
@@ -38,6 +38,7 @@ from clientela.config import Settings
 from clientela.customers import service as customers
 from clientela.db import session_scope
 from clientela.demo.store import CATEGORIES, CHANNELS, CITIES, Ints, Shop, ascii_text
+from clientela.tracking.models import Event
 from clientela.tracking.service import record_events, validated_event
 
 RECENT_DAYS = 14
@@ -81,17 +82,26 @@ def load(*, engine: Engine, settings: Settings, shop: Shop, source_id: int,
         writer.record(chunk.sign_ups())
         writer.consent(chunk)
         loaded.orders += writer.history(chunk)
-        writer.record(chunk.sessions(random.Random(f"{shop.anchor}-{first}")))
+        writer.record(chunk.sessions(random.Random(f"{shop.seed}-{first}")))
         progress("customers", last, people)
     for first in range(0, visitors, PEOPLE_PER_CHUNK):
         last = min(first + PEOPLE_PER_CHUNK, visitors)
-        writer.record(_visits(shop, range(first, last), random.Random(f"visitors-{first}")))
+        rng = random.Random(f"{shop.seed}-visitors-{first}")
+        writer.record(_visits(shop, range(first, last), rng))
         progress("visitors", last, visitors)
     with session_scope(engine) as session:
         loaded.abandoned_carts = abandon_carts(session=session, now=shop.anchor,
                                                after_minutes=settings.cart_abandon_minutes)
     loaded.calls, loaded.stored = writer.calls, writer.stored
     return loaded
+
+
+def previous_anchor(*, engine: Engine, source_id: int) -> datetime | None:
+    """When the demo loaded before ended its history (its calls are received then), so
+    that loading it again rebuilds the same shop instead of one shifted in time."""
+    with session_scope(engine, writes=False) as session:
+        return session.scalar(select(Event.received_at).where(
+            Event.source_id == source_id, Event.message_id == "demo-signup-0"))
 
 
 class _Writer:

@@ -137,6 +137,7 @@ class Purchases:
 
 @dataclass(frozen=True, slots=True)
 class Shop:
+    seed: int
     anchor: datetime  # the generated history ends here
     catalog: Catalog
     people: People
@@ -148,7 +149,7 @@ def generate(*, customers: int, seed: int, anchor: datetime) -> Shop:
     rng = np.random.default_rng(seed)
     catalog = _catalog(rng)
     people = _people(rng, customers)
-    return Shop(anchor=anchor, catalog=catalog, people=people,
+    return Shop(seed=seed, anchor=anchor, catalog=catalog, people=people,
                 purchases=_purchases(rng, people, catalog, anchor))
 
 
@@ -229,11 +230,12 @@ def _purchases(rng: np.random.Generator, people: People, catalog: Catalog,
         alive[index] = (moment[index] < WEEKS) & (rng.random(len(index)) >= dropout[index])
     person = np.concatenate(person_chunks)
     weeks = np.concatenate(week_chunks)
-    order = np.lexsort((weeks, person))
-    person, weeks = person[order], weeks[order]
-    number = np.arange(len(person)) - np.searchsorted(person, person)
     days_ago = _clock_time(rng, _calendar_days_ago(WEEKS - weeks, anchor),
                            people.hour[person], anchor)
+    # Each person's purchases oldest first (with their final times), numbered from 0.
+    order = np.lexsort((-days_ago, person))
+    person, days_ago = person[order], days_ago[order]
+    number = np.arange(len(person)) - np.searchsorted(person, person)
     # Gamma-Gamma spend: the person's scale, then each purchase's value (dollars -> reais).
     scale = np.zeros(len(people))
     scale[buyers] = rng.gamma(GAMMA_GAMMA["q"], 1 / GAMMA_GAMMA["gamma"], n)
@@ -248,21 +250,33 @@ def _purchases(rng: np.random.Generator, people: People, catalog: Catalog,
 
 def _items(rng: np.random.Generator, catalog: Catalog, favourite: Ints, value: Floats
            ) -> tuple[Ints, Ints, Ints]:
-    """Items near each purchase's value: 1-5 lines, mostly from the favourite category, each
-    the product whose price is nearest its share of the value."""
+    """Items adding up to about each purchase's value: 1-5 lines, mostly from the favourite
+    category (from the whole catalog when no product there is priced near the line's share),
+    each the product priced nearest its share, in the quantity that comes closest."""
     lines = np.minimum(1 + rng.poisson(0.6, len(value)), 5)
     owner = np.repeat(np.arange(len(value)), lines)
     category = np.where(rng.random(len(owner)) < 0.7, favourite[owner],
                         rng.integers(len(CATEGORIES), size=len(owner)))
-    target = value[owner] / lines[owner] * rng.uniform(0.7, 1.3, len(owner))
-    product = np.empty(len(owner), dtype=np.int64)
+    target = value[owner] / lines[owner] * rng.uniform(0.8, 1.2, len(owner))
+    product = _nearest(catalog, np.argsort(catalog.prices, kind="stable"), target)
     for index, members in enumerate(catalog.by_category):
-        here = np.flatnonzero(category == index)
-        place = np.searchsorted(catalog.prices[members], target[here])
-        product[here] = members[np.clip(place, 0, len(members) - 1)]
-    quantity = rng.choice(3, size=len(owner), p=[0.85, 0.11, 0.04]).astype(np.int64) + 1
+        prices = catalog.prices[members]
+        here = np.flatnonzero((category == index) & (target >= prices[0] / 2)
+                              & (target <= prices[-1] * 2))
+        product[here] = _nearest(catalog, members, target[here])
+    quantity = np.clip(np.rint(target / catalog.prices[product]), 1, 3).astype(np.int64)
     item_start = np.concatenate([[0], np.cumsum(lines)]).astype(np.int64)
     return item_start, product, quantity
+
+
+def _nearest(catalog: Catalog, members: Ints, target: Floats) -> Ints:
+    """For each target price, the product of `members` (cheapest first) priced nearest."""
+    prices = catalog.prices[members]
+    above = np.clip(np.searchsorted(prices, target), 0, len(members) - 1)
+    below = np.clip(above - 1, 0, len(members) - 1)
+    closer = np.abs(prices[below] - target) < np.abs(prices[above] - target)
+    picked: Ints = members[np.where(closer, below, above)]
+    return picked
 
 
 def _reordered(purchases: Purchases, order: Ints) -> Purchases:
@@ -329,8 +343,8 @@ def _clock_time(rng: np.random.Generator, days_ago: Floats, hour: Ints, anchor: 
     local = np.where(rng.random(n) < 0.6, hour, _choice(rng, HOURS, n))
     local_anchor = anchor + BRASILIA
     anchor_hours = local_anchor.hour + local_anchor.minute / 60
-    # Whole local days back, then the chosen local time on that day.
-    back = np.floor(days_ago + anchor_hours / 24)
+    # Local midnights crossed going back, then the chosen local time on that day.
+    back = np.maximum(np.ceil(days_ago - anchor_hours / 24), 0)
     hours_into_day = local + rng.uniform(0, 1, n)
     ago = back + (anchor_hours - hours_into_day) / 24
     clocked: Floats = np.where(ago < 0, ago + 1, ago)
