@@ -13,7 +13,8 @@ from clientela.customers import service as customers
 from clientela.customers.models import Customer, Identity
 from clientela.db import session_scope
 from clientela.segments import service
-from clientela.segments.models import SegmentChange, SegmentSize
+from clientela.segments.models import SegmentChange, SegmentMember, SegmentSize
+from clientela.segments.tasks import recompute_segments, refresh_segments
 from tests.helpers import basic
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -289,3 +290,37 @@ def test_the_api_saves_previews_lists_and_exports_segments(api, people):
     assert api.delete(f"/api/v1/segments/{segment['id']}").status_code == 204
     assert api.get("/api/v1/segments").json() == []
     assert api.get(f"/api/v1/segments/{segment['id']}").status_code == 404
+
+
+def test_new_events_move_customers_in_and_out_within_the_minute(engine, settings, client,
+                                                                write_key, people):
+    with session_scope(engine) as session:
+        openers = service.create_segment(
+            session=session, name="Openers", description=None, now=NOW,
+            currency=settings.store_currency,
+            rule={"event": "Email Opened", "within_days": 36500})
+        untouched = service.create_segment(
+            session=session, name="Subscribed", description=None, now=NOW,
+            currency=settings.store_currency, rule=_field("email_marketing", "eq", "subscribed"))
+        service.recompute(session=session, segment_id=openers.id, now=NOW,
+                          currency=settings.store_currency)
+        openers_id, untouched_id = openers.id, untouched.id
+    assert refresh_segments(engine=engine, settings=settings) == 0  # nothing new
+    calls = [_track(BRUNO, "Email Opened", 0.5, 7), _track(DORA, "Product Viewed", 0.2, 7)]
+    answer = client.post("/v1/batch", json={"batch": calls}, headers=basic(write_key))
+    assert answer.status_code == 200, answer.text
+    assert refresh_segments(engine=engine, settings=settings) == 1
+    with session_scope(engine, writes=False) as session:
+        members = set(session.scalars(select(SegmentMember.customer_id).where(
+            SegmentMember.segment_id == openers_id)))
+        assert members == {people["ana"], people["bruno"]}
+        assert service.get_segment(session=session, segment_id=openers_id).size == 2
+        changes = session.execute(select(SegmentChange.customer_id, SegmentChange.change)
+                                  .where(SegmentChange.segment_id == openers_id)
+                                  .order_by(SegmentChange.id)).all()
+        assert [tuple(row) for row in changes] == [(people["ana"], "entered"),
+                                                   (people["bruno"], "entered")]
+        # A segment never computed is left to the full recompute.
+        assert service.get_segment(session=session, segment_id=untouched_id).size is None
+    assert refresh_segments(engine=engine, settings=settings) == 0
+    assert recompute_segments(engine=engine, settings=settings) == 1  # Ana into Subscribed

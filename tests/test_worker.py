@@ -135,10 +135,12 @@ def test_a_child_asked_to_stop_is_not_restarted(settings, caplog):
         assert process is not None
         time.sleep(1.5)
         process.send_signal(signal.SIGTERM)  # as systemd stopping the whole service would
-        assert process.wait(timeout=30) == 0
+        # 0 once Huey handles the signal, -15 if it came before Huey was listening.
+        status = process.wait(timeout=30)
+        assert status in (0, -signal.SIGTERM)
         time.sleep(2)
         assert child._process is process
     finally:
         child.stop()
-    assert any("was stopped (status 0); not restarting it" in record.message
+    assert any(f"was stopped (status {status}); not restarting it" in record.message
                for record in caplog.records)

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         60, ge=1, description="Minutes after its last change that an open cart with no "
         "order counts as abandoned."
     )
+    clv_horizon_months: int = Field(
+        12, ge=1, le=120, description="Months ahead that predicted lifetime value and "
+        "expected orders cover."
+    )
+    clv_monthly_discount_rate: float = Field(
+        0.01, ge=0, le=1, description="Monthly discount rate of predicted lifetime value."
+    )
     shopify_webhook_secret: str | None = Field(
         None, description="The Shopify app's secret that signs its webhooks; unset, the "
         "Shopify webhook endpoint answers 404."

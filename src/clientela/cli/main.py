@@ -9,13 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
 from clientela.config import Settings, get_settings
 from clientela.core.children import Supervised
+from clientela.core.clock import utcnow
 from clientela.core.errors import ClientelaError
 from clientela.db import get_engine, session_scope
 from clientela.migrate import upgrade
@@ -27,10 +28,12 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 import_app = typer.Typer(help="Load data sets and files.", no_args_is_help=True)
 carts_app = typer.Typer(help="Shopping carts.", no_args_is_help=True)
+clv_app = typer.Typer(help="Lifetime value: BG/NBD and Gamma-Gamma.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
 app.add_typer(carts_app, name="carts")
+app.add_typer(clv_app, name="clv")
 err = Console(stderr=True)
 
 
@@ -293,3 +296,72 @@ def import_products(file: CsvFile, mapping: HeaderMap = None, skip_invalid: Skip
                     ) -> None:
     """Catalog products from a CSV file, by product id."""
     _import_csv("products", file, mapping, skip_invalid)
+
+
+Unit = Annotated[str, typer.Option(help="Time unit of the models: days or weeks.")]
+
+
+def _unit(text: str) -> Literal["days", "weeks"]:
+    if text == "days":
+        return "days"
+    if text == "weeks":
+        return "weeks"
+    err.print("[red]error[/red] --unit: must be days or weeks")
+    raise typer.Exit(2)
+
+
+@clv_app.command("fit")
+def clv_fit(as_of: Annotated[str | None, typer.Option(
+                help="Fit on purchases up to the end of this day (YYYY-MM-DD); default today.")]
+            = None, unit: Unit = "weeks",
+            as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False
+            ) -> None:
+    """Fit BG/NBD and Gamma-Gamma on the orders (spend in the store currency) and print
+    the parameters."""
+    import json
+    from datetime import date
+
+    from clientela.analytics import service as analytics
+    from clientela.analytics.clv import figures
+
+    settings = get_settings()
+    engine = get_engine()
+    upgrade(engine)
+    try:
+        day = date.fromisoformat(as_of) if as_of else utcnow().date()
+    except ValueError:
+        err.print(f"[red]error[/red] --as-of: {as_of!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+    try:
+        with session_scope(engine, writes=False) as session:
+            fitted = analytics.fit(session=session, as_of=day, unit=_unit(unit),
+                                   currency=settings.store_currency)
+    except ClientelaError as error:
+        _fail(error)
+    result = figures(fitted.bgnbd, fitted.gamma_gamma)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(f"BG/NBD ({unit}, {result['customers']} customers): r={result['r']:.4f} "
+               f"alpha={result['alpha']:.4f} a={result['a']:.4f} b={result['b']:.4f} "
+               f"log-likelihood={result['bgnbd_log_likelihood']:.1f}")
+    typer.echo(f"Gamma-Gamma ({result['repeat_buyers']} repeat buyers, "
+               f"{settings.store_currency}): p={result['p']:.4f} q={result['q']:.4f} "
+               f"gamma={result['gamma']:.4f} log-likelihood={result['gg_log_likelihood']:.1f}")
+
+
+@clv_app.command("predict")
+def clv_predict(unit: Unit = "weeks") -> None:
+    """Fit on everything bought so far and store each customer's predictions: P(alive),
+    churn risk, expected orders and value over CLIENTELA_CLV_HORIZON_MONTHS, inactive."""
+    from clientela.analytics.tasks import predict_lifetime_values
+
+    engine = get_engine()
+    upgrade(engine)
+    try:
+        done = predict_lifetime_values(engine=engine, settings=get_settings(),
+                                       unit=_unit(unit))
+    except ClientelaError as error:
+        _fail(error)
+    typer.echo(f"predictions stored for {done.customers} customers "
+               f"({done.inactive} inactive)")

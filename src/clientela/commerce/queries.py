@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -20,6 +23,8 @@ from clientela.commerce.schemas import (
 )
 from clientela.core.errors import InvalidInput, NotFound
 from clientela.core.money import as_decimal
+from clientela.core.types import db_time
+from clientela.db import driver_query
 
 
 def products(*, session: Session, q: str | None, limit: int, after: int | None
@@ -138,3 +143,29 @@ def _order(row: Order, items: list[OrderItem], refunds: list[Refund], store_curr
         refunds=[RefundOut(external_id=refund.external_id, amount=money(refund.amount_cents),
                            reason=refund.reason, refunded_at=refund.refunded_at)
                  for refund in refunds])
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseLog:
+    """Every purchase (an order neither cancelled nor refunded) up to a moment, as arrays:
+    who bought, on which day (UTC), for how much (net, store-currency minor units; 0 for an
+    order in a currency without a rate)."""
+
+    customer: NDArray[np.int64]
+    day: NDArray[np.datetime64]
+    value: NDArray[np.int64]
+
+
+def purchase_log(*, session: Session, until: datetime) -> PurchaseLog:
+    """The purchases placed before `until`, for the models (BG/NBD, Gamma-Gamma, RFM)."""
+    day = ("substr(placed_at, 1, 10)" if session.get_bind().dialect.name == "sqlite"
+           else "to_char(placed_at, 'YYYY-MM-DD')")  # both store naive UTC
+    rows = driver_query(session, f"SELECT customer_id, {day}, coalesce(net_store_cents, 0) "
+                        "FROM orders WHERE status NOT IN ('cancelled', 'refunded') "
+                        "AND placed_at < ?", [db_time(until)])
+    if not rows:
+        return PurchaseLog(np.zeros(0, np.int64), np.zeros(0, "datetime64[D]"),
+                           np.zeros(0, np.int64))
+    customers, days, values = zip(*rows, strict=True)
+    return PurchaseLog(np.array(customers, dtype=np.int64),
+                       np.array(days, dtype="datetime64[D]"), np.array(values, dtype=np.int64))

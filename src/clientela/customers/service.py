@@ -329,3 +329,23 @@ def set_email_consents(*, session: Session, consents: list[tuple[int, str, str, 
 
 _SET_CONSENT = ("UPDATE customers SET email_marketing = ?, email_marketing_source = ?, "
                 "email_marketing_at = ? WHERE id = ?")
+
+
+def set_predictions(*, session: Session, at: datetime,
+                    rows: list[tuple[int, float, float, float, int, bool]]) -> None:
+    """Store predictions: (customer id, P(alive), churn risk, expected orders, predicted
+    lifetime value in minor units, inactive) as of `at`; every other customer's are
+    cleared (they no longer have purchases to predict from)."""
+    moment = db_time(at)
+    driver_executemany(session, _SET_PREDICTIONS, [(*row, moment, cid)
+                                                   for cid, *row in sorted(rows)])
+    driver_executemany(session, _CLEAR_PREDICTIONS, [(moment,)])
+
+
+_PREDICTIONS = ("p_alive", "churn_risk", "expected_orders", "predicted_clv_cents", "inactive",
+                "predicted_at")
+_SET_PREDICTIONS = ("UPDATE customers SET " + ", ".join(f"{name} = ?" for name in _PREDICTIONS)
+                    + " WHERE id = ?")
+_CLEAR_PREDICTIONS = ("UPDATE customers SET " + ", ".join(f"{name} = NULL" for name in
+                                                           _PREDICTIONS)
+                      + " WHERE predicted_at IS NOT NULL AND predicted_at <> ?")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientela.core.types import BigId, JSONType, UTCDateTime
@@ -22,6 +22,8 @@ class Segment(Base):
     # As of the last computation (NULL before the first).
     size: Mapped[int | None] = mapped_column(Integer)
     computed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Events up to this id have been looked at (see `service.refresh_touched`).
+    seen_event_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

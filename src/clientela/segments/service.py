@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,6 +19,7 @@ from clientela.db import driver_executemany
 from clientela.segments.compiler import Compiler
 from clientela.segments.models import Segment, SegmentChange, SegmentMember, SegmentSize
 from clientela.segments.rules import Rule, parse_rule
+from clientela.tracking.models import Event
 
 C = Customer.__table__.c
 
@@ -121,37 +123,101 @@ class Recomputed:
     left: int
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """Who a segment's rule matches at `now`: everyone, or among some customers only."""
+
+    segment_id: int
+    now: datetime
+    members: NDArray[np.int64]
+    seen_event_id: int  # the events the evaluation could see
+    among: NDArray[np.int64] | None = None
+
+
+def evaluate(*, session: Session, segment_id: int, now: datetime, currency: str,
+             among: NDArray[np.int64] | None = None) -> Evaluation:
+    """Run the segment's rule (reads only: on SQLite, run it in a reading session so that
+    writers are not held up while it runs)."""
+    segment = get_segment(session=session, segment_id=segment_id)
+    seen = _last_event_id(session)
+    query = members_of(session=session, rule=segment.rule, now=now, currency=currency)
+    members = _ids(session, query, C.id, among)
+    return Evaluation(segment_id, now, np.unique(members), seen, among)
+
+
+def _ids(session: Session, query: Select[Any], column: Any,
+         among: NDArray[np.int64] | None) -> NDArray[np.int64]:
+    """The ids `query` selects, among `among` only if given (asked a chunk at a time)."""
+    if among is None:
+        return np.fromiter(session.scalars(query), dtype=np.int64)
+    return np.concatenate([np.zeros(0, np.int64), *(
+        np.fromiter(session.scalars(query.where(column.in_(
+            [int(cid) for cid in among[start:start + _AMONG]]))), dtype=np.int64)
+        for start in range(0, len(among), _AMONG))])
+
+
+def apply(*, session: Session, evaluation: Evaluation) -> Recomputed:
+    """Store an evaluation: who entered and who left (at its `now`), the size, and for a
+    whole evaluation the size's history."""
+    segment = get_segment(session=session, segment_id=evaluation.segment_id)
+    stored = _ids(session, select(SegmentMember.customer_id).where(
+        SegmentMember.segment_id == segment.id), SegmentMember.customer_id, evaluation.among)
+    entered = np.setdiff1d(evaluation.members, stored)
+    left = np.setdiff1d(stored, evaluation.members)
+    at = db_time(evaluation.now)
+    driver_executemany(session, _LEAVE, [(segment.id, int(cid)) for cid in left])
+    driver_executemany(session, _ENTER, [(segment.id, int(cid), at) for cid in entered])
+    driver_executemany(session, _CHANGE, [(segment.id, int(cid), "entered", at)
+                                          for cid in entered]
+                       + [(segment.id, int(cid), "left", at) for cid in left])
+    segment.seen_event_id = max(segment.seen_event_id or 0, evaluation.seen_event_id)
+    if evaluation.among is None:
+        segment.size, segment.computed_at = len(evaluation.members), evaluation.now
+        session.execute(delete(SegmentSize).where(SegmentSize.segment_id == segment.id,
+                                                  SegmentSize.at == evaluation.now))
+        session.add(SegmentSize(segment_id=segment.id, at=evaluation.now,
+                                size=len(evaluation.members)))
+    else:
+        segment.size = (segment.size or 0) + len(entered) - len(left)
+    session.flush()
+    return Recomputed(segment.id, segment.size or 0, len(entered), len(left))
+
+
 def recompute(*, session: Session, segment_id: int, now: datetime, currency: str
               ) -> Recomputed:
-    """Bring the segment's members up to date: who entered and who left is recorded (at
-    `now`), and the size joins its history."""
-    segment = get_segment(session=session, segment_id=segment_id)
-    query = members_of(session=session, rule=segment.rule, now=now, currency=currency)
-    current = np.fromiter(session.scalars(query), dtype=np.int64)
-    stored = np.fromiter(session.scalars(select(SegmentMember.customer_id).where(
-        SegmentMember.segment_id == segment_id)), dtype=np.int64)
-    entered = np.setdiff1d(current, stored)
-    left = np.setdiff1d(stored, current)
-    at = db_time(now)
-    driver_executemany(session, _LEAVE, [(segment_id, int(cid)) for cid in left])
-    driver_executemany(session, _ENTER, [(segment_id, int(cid), at) for cid in entered])
-    driver_executemany(session, _CHANGE, [(segment_id, int(cid), "entered", at)
-                                          for cid in entered]
-                       + [(segment_id, int(cid), "left", at) for cid in left])
-    size = len(np.unique(current))
-    segment.size, segment.computed_at = size, now
-    session.execute(delete(SegmentSize).where(SegmentSize.segment_id == segment_id,
-                                              SegmentSize.at == now))
-    session.add(SegmentSize(segment_id=segment_id, at=now, size=size))
-    session.flush()
-    return Recomputed(segment_id, size, len(entered), len(left))
+    """Evaluate the segment whole and store the result, in this one session."""
+    return apply(session=session, evaluation=evaluate(
+        session=session, segment_id=segment_id, now=now, currency=currency))
+
+
+def touched_since(*, session: Session) -> dict[int, NDArray[np.int64]]:
+    """For each computed segment behind the newest event: the customers with events it has
+    not seen (the ones whose membership may have changed)."""
+    seen = _last_event_id(session)
+    behind = session.execute(select(Segment.id, Segment.seen_event_id).where(
+        Segment.seen_event_id.is_not(None), Segment.seen_event_id < seen)
+        .order_by(Segment.id)).all()
+    found: dict[int, NDArray[np.int64]] = {}
+    by_since: dict[int, NDArray[np.int64]] = {}
+    for segment_id, last_seen in behind:
+        since = int(last_seen or 0)
+        if since not in by_since:
+            by_since[since] = np.unique(np.fromiter(session.scalars(
+                select(Event.customer_id).where(Event.id > since, Event.id <= seen)),
+                dtype=np.int64))
+        found[segment_id] = by_since[since]
+    return found
 
 
 def recompute_all(*, session: Session, now: datetime, currency: str) -> list[Recomputed]:
-    """Recompute every segment, in id order."""
+    """Recompute every segment, in id order, in this one session."""
     ids = list(session.scalars(select(Segment.id).order_by(Segment.id)))
     return [recompute(session=session, segment_id=segment_id, now=now, currency=currency)
             for segment_id in ids]
+
+
+def _last_event_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(Event.id))) or 0)
 
 
 def count(*, session: Session, rule: Any, now: datetime, currency: str) -> int:
@@ -164,3 +230,4 @@ _LEAVE = "DELETE FROM segment_members WHERE segment_id = ? AND customer_id = ?"
 _ENTER = "INSERT INTO segment_members (segment_id, customer_id, entered_at) VALUES (?, ?, ?)"
 _CHANGE = ("INSERT INTO segment_changes (segment_id, customer_id, change, at) "
            "VALUES (?, ?, ?, ?)")
+_AMONG = 5000

@@ -17,9 +17,11 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.api import TaskWrapper
 from sqlalchemy import Engine
 
+from clientela.analytics import tasks as analytics_tasks
 from clientela.commerce import tasks as commerce_tasks
 from clientela.config import Settings
 from clientela.db import build_engine
+from clientela.segments import tasks as segment_tasks
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,11 @@ Job = Callable[..., Any]
 # (name, when, job): every job takes the engine and settings as keyword arguments.
 SCHEDULE: tuple[tuple[str, crontab, Job], ...] = (
     ("commerce.abandon_idle_carts", crontab(minute="*"), commerce_tasks.abandon_idle_carts),
+    ("segments.refresh_segments", crontab(minute="*"), segment_tasks.refresh_segments),
+    ("segments.recompute_segments", crontab(minute="*/15"),
+     segment_tasks.recompute_segments),
+    ("analytics.refresh_predictions", crontab(minute="30", hour="3"),
+     analytics_tasks.refresh_predictions),
 )
 
 
