@@ -1,5 +1,6 @@
-"""Fitting the lifetime-value models on the shop's orders and storing the predictions on
-profiles (p_alive, churn_risk, expected_orders, predicted_clv_cents, inactive)."""
+"""The models run on the shop's orders, their results stored on profiles: lifetime value
+(p_alive, churn_risk, expected_orders, predicted_clv_cents, inactive) and RFM (scores and
+group)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 from sqlalchemy.orm import Session
 
-from clientela.analytics import clv
+from clientela.analytics import clv, rfm
 from clientela.commerce import queries as commerce
 from clientela.core.clock import as_utc
 from clientela.core.money import decimals
@@ -59,3 +60,31 @@ def predict(*, session: Session, now: datetime, unit: clv.Unit, currency: str,
                                    strict=True)])
     return Predicted(len(summary), int(quiet.sum()),
                      clv.figures(fitted.bgnbd, fitted.gamma_gamma))
+
+
+@dataclass(frozen=True, slots=True)
+class RfmComputed:
+    customers: int
+    as_of: date
+
+
+def compute_rfm(*, session: Session, as_of: date, now: datetime) -> RfmComputed:
+    """Score every customer with a purchase up to the end of `as_of` (UTC) and store the
+    scores and group on their profile; the others lose any they had."""
+    until = as_utc(datetime.combine(as_of + timedelta(days=1), time()))
+    log = commerce.purchase_log(session=session, until=until)
+    if not len(log.customer):
+        customers.set_rfm(session=session, at=now, rows=[])
+        return RfmComputed(0, as_of)
+    order = np.lexsort((log.day, log.customer))
+    ids, days, values = log.customer[order], log.day[order], log.value[order]
+    firsts = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1) != 0)
+    lasts = np.append(firsts[1:], len(ids)) - 1
+    since = (np.datetime64(as_of, "D") - days[lasts]).astype(np.int64)
+    scored = rfm.score(since, np.diff(np.append(firsts, len(ids))),
+                       np.add.reduceat(values, firsts))
+    customers.set_rfm(session=session, at=now, rows=[
+        (int(cid), int(r), int(f), int(m), str(group)) for cid, r, f, m, group in zip(
+            ids[firsts], scored.recency, scored.frequency, scored.monetary, scored.group,
+            strict=True)])
+    return RfmComputed(len(firsts), as_of)

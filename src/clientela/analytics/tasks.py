@@ -35,3 +35,11 @@ def refresh_predictions(*, engine: Engine, settings: Settings) -> str:
         log.warning("lifetime values not predicted: %s", error.message)
         return f"skipped: {error.message}"
     return f"{done.customers} customers, {done.inactive} inactive"
+
+
+def compute_rfm(*, engine: Engine, settings: Settings) -> str:
+    """The nightly RFM scoring, as of today."""
+    now = utcnow()
+    with session_scope(engine) as session:
+        done = service.compute_rfm(session=session, as_of=now.date(), now=now)
+    return f"{done.customers} customers scored"

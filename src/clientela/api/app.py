@@ -14,6 +14,7 @@ from clientela.api.cors import IngestionCORS
 from clientela.api.deps import KeyCache
 from clientela.api.responses import FastJSONResponse
 from clientela.api.routes import (
+    analytics,
     commerce,
     customers,
     health,
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.key_cache = KeyCache(engine)
     errors.install(app)
     for router in (health.router, tracking.router, customers.router, commerce.router,
-                   integrations.router, segments.router):
+                   integrations.router, segments.router, analytics.router):
         app.include_router(router)
     web.install(app, settings)
     app.add_middleware(IngestionCORS)

@@ -7,6 +7,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Literal
@@ -28,12 +29,14 @@ keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 users_app = typer.Typer(help="Dashboard users.", no_args_is_help=True)
 import_app = typer.Typer(help="Load data sets and files.", no_args_is_help=True)
 carts_app = typer.Typer(help="Shopping carts.", no_args_is_help=True)
+rfm_app = typer.Typer(help="RFM scores and groups.", no_args_is_help=True)
 clv_app = typer.Typer(help="Lifetime value: BG/NBD and Gamma-Gamma.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(import_app, name="import")
 app.add_typer(carts_app, name="carts")
 app.add_typer(clv_app, name="clv")
+app.add_typer(rfm_app, name="rfm")
 err = Console(stderr=True)
 
 
@@ -319,7 +322,6 @@ def clv_fit(as_of: Annotated[str | None, typer.Option(
     """Fit BG/NBD and Gamma-Gamma on the orders (spend in the store currency) and print
     the parameters."""
     import json
-    from datetime import date
 
     from clientela.analytics import service as analytics
     from clientela.analytics.clv import figures
@@ -327,11 +329,7 @@ def clv_fit(as_of: Annotated[str | None, typer.Option(
     settings = get_settings()
     engine = get_engine()
     upgrade(engine)
-    try:
-        day = date.fromisoformat(as_of) if as_of else utcnow().date()
-    except ValueError:
-        err.print(f"[red]error[/red] --as-of: {as_of!r} is not a date (YYYY-MM-DD)")
-        raise typer.Exit(2) from None
+    day = _day(as_of)
     try:
         with session_scope(engine, writes=False) as session:
             fitted = analytics.fit(session=session, as_of=day, unit=_unit(unit),
@@ -365,3 +363,36 @@ def clv_predict(unit: Unit = "weeks") -> None:
         _fail(error)
     typer.echo(f"predictions stored for {done.customers} customers "
                f"({done.inactive} inactive)")
+
+
+@rfm_app.command("compute")
+def rfm_compute(as_of: Annotated[str | None, typer.Option(
+        help="Score on purchases up to the end of this day (YYYY-MM-DD); default today.")]
+        = None) -> None:
+    """Score every buyer (recency, frequency, monetary 1-5), store the scores and groups on
+    their profiles, and print each group's size and revenue share."""
+    from clientela.analytics import queries as analytics_queries
+    from clientela.analytics import service as analytics
+
+    settings = get_settings()
+    engine = get_engine()
+    upgrade(engine)
+    day = _day(as_of)
+    with session_scope(engine) as session:
+        done = analytics.compute_rfm(session=session, as_of=day, now=utcnow())
+    with session_scope(engine, writes=False) as session:
+        summary = analytics_queries.rfm(session=session, currency=settings.store_currency)
+    typer.echo(f"RFM as of {done.as_of}: {done.customers} customers scored")
+    for group in summary.groups:
+        typer.echo(f"  {group.group:<20} {group.customers:>9} customers "
+                   f"{100 * group.revenue_share:6.1f}% of revenue")
+
+
+def _day(text: str | None) -> date:
+    if text is None:
+        return utcnow().date()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error[/red] --as-of: {text!r} is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None

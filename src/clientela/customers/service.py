@@ -349,3 +349,18 @@ _SET_PREDICTIONS = ("UPDATE customers SET " + ", ".join(f"{name} = ?" for name i
 _CLEAR_PREDICTIONS = ("UPDATE customers SET " + ", ".join(f"{name} = NULL" for name in
                                                            _PREDICTIONS)
                       + " WHERE predicted_at IS NOT NULL AND predicted_at <> ?")
+
+
+def set_rfm(*, session: Session, at: datetime,
+            rows: list[tuple[int, int, int, int, str]]) -> None:
+    """Store RFM scores: (customer id, R, F, M, group) as of `at`; every other customer's
+    are cleared."""
+    moment = db_time(at)
+    driver_executemany(session, _SET_RFM, [(*row, moment, cid) for cid, *row in sorted(rows)])
+    driver_executemany(session, _CLEAR_RFM, [(moment,)])
+
+
+_RFM = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group", "rfm_at")
+_SET_RFM = "UPDATE customers SET " + ", ".join(f"{name} = ?" for name in _RFM) + " WHERE id = ?"
+_CLEAR_RFM = ("UPDATE customers SET " + ", ".join(f"{name} = NULL" for name in _RFM)
+              + " WHERE rfm_at IS NOT NULL AND rfm_at <> ?")

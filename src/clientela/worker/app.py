@@ -32,6 +32,7 @@ SCHEDULE: tuple[tuple[str, crontab, Job], ...] = (
     ("segments.refresh_segments", crontab(minute="*"), segment_tasks.refresh_segments),
     ("segments.recompute_segments", crontab(minute="*/15"),
      segment_tasks.recompute_segments),
+    ("analytics.compute_rfm", crontab(minute="15", hour="3"), analytics_tasks.compute_rfm),
     ("analytics.refresh_predictions", crontab(minute="30", hour="3"),
      analytics_tasks.refresh_predictions),
 )
