@@ -20,7 +20,7 @@ def test_sign_in_and_a_removed_user_is_signed_out(client, engine):
     signed_in = client.post("/login", data={"email": "Dona@Loja.com.br",
                                             "password": "s3cret-pass"},
                             follow_redirects=False)
-    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/customers")
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/overview")
     assert client.get("/customers", follow_redirects=False).status_code == 200
     odd = client.get("/customers", params={"q": "ana\x00"}, headers={"HX-Request": "true"})
     assert (odd.status_code, "0 customers" in odd.text) == (200, True)

@@ -1,15 +1,14 @@
 """Dashboard pages: sign in, customers (list, search, profile with orders, carts and
-timeline) and products (list, search, a product with its sales and buyers)."""
+timeline) and products (list, search, a product with its sales and buyers); the shop's
+overview, RFM and segments are in `insights`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
 from clientela.api.deps import ReadSessionDep, SessionDep, SettingsDep
@@ -20,43 +19,23 @@ from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
 from clientela.team import service as team
 from clientela.tracking import queries as event_queries
+from clientela.web import insights
+from clientela.web.pages import HERE, SignInRequired, UserDep, page
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 TIMELINE_SIZE = 100
 ORDERS_SHOWN = 20
 
 
-class SignInRequired(Exception):
-    """Raised by pages when nobody is signed in; answered with a redirect to /login."""
-
-
-def signed_in_user(request: Request, session: ReadSessionDep) -> str:
-    """The signed-in user's e-mail; a cookie naming a user who no longer exists is void."""
-    email = request.session.get("user")
-    if not email or team.find_user(session=session, email=str(email)) is None:
-        request.session.clear()
-        raise SignInRequired
-    return str(email)
-
-
-UserDep = Annotated[str, Depends(signed_in_user)]
-
-
-def _page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, context, status_code=status)
-
-
 @router.get("/", response_class=HTMLResponse)
 def home(_user: UserDep) -> Response:
-    return RedirectResponse("/customers", status_code=303)
+    return RedirectResponse("/overview", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return _page(request, "login.html", error=None)
+    return page(request, "login.html", error=None)
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -64,12 +43,12 @@ def login(request: Request, reading: ReadSessionDep, session: SessionDep,
           email: Annotated[str, Form()] = "", password: Annotated[str, Form()] = "") -> Response:
     user = team.authenticate(session=reading, email=email, password=password)
     if user is None:
-        return _page(request, "login.html", status=401, error="Wrong e-mail or password.")
+        return page(request, "login.html", status=401, error="Wrong e-mail or password.")
     team.record_sign_in(session=session, user_id=user.id)
     session.commit()
     request.session["user"] = user.email
     request.session["role"] = user.role
-    return RedirectResponse("/customers", status_code=303)
+    return RedirectResponse("/overview", status_code=303)
 
 
 @router.post("/logout")
@@ -88,7 +67,7 @@ def customers_page(request: Request, session: ReadSessionDep, user: UserDep,
                                               sort="-last_seen_at", limit=PAGE_SIZE, after=None)
     total = customer_queries.count_customers(session=session, filters=filters)
     name = "_customer_rows.html" if request.headers.get("hx-request") else "customers.html"
-    return _page(request, name, user=user, customers=rows, q=q, total=total,
+    return page(request, name, user=user, customers=rows, q=q, total=total,
                  identified=identified)
 
 
@@ -98,14 +77,14 @@ def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
     try:
         customer = customers.get_customer(session=session, customer_id=customer_id)
     except NotFound as error:
-        return _page(request, "not_found.html", status=404, user=user, message=error.message)
+        return page(request, "not_found.html", status=404, user=user, message=error.message)
     profile = customer_queries.profiles(session=session, customers=[customer])[0]
     events = event_queries.customer_events(session=session, customer_id=customer_id,
                                            limit=TIMELINE_SIZE, before=None)
     orders = commerce_queries.orders(session=session, customer_id=customer_id, status=None,
                                      limit=ORDERS_SHOWN, before=None,
                                      store_currency=settings.store_currency)
-    return _page(request, "customer.html", user=user, customer=profile, events=events,
+    return page(request, "customer.html", user=user, customer=profile, events=events,
                  merges=customer_queries.merges_of(session=session, customer_id=customer_id),
                  conflicts=customer_queries.conflicts_of(session=session,
                                                          customer_id=customer_id),
@@ -119,7 +98,7 @@ def products_page(request: Request, session: ReadSessionDep, user: UserDep,
     # NUL can be typed into a URL but no database stores it: it is left out of the search.
     rows = commerce_queries.products(session=session, q=q.replace("\x00", "").strip() or None,
                                      limit=PAGE_SIZE, after=None)
-    return _page(request, "products.html", user=user, products=rows, q=q)
+    return page(request, "products.html", user=user, products=rows, q=q)
 
 
 @router.get("/products/{product_id}", response_class=HTMLResponse)
@@ -128,10 +107,10 @@ def product_page(product_id: int, request: Request, session: ReadSessionDep,
     try:
         product = commerce_queries.product(session=session, product_id=product_id)
     except NotFound as error:
-        return _page(request, "not_found.html", status=404, user=user, message=error.message)
+        return page(request, "not_found.html", status=404, user=user, message=error.message)
     buyers = customer_queries.profiles(session=session, customers=[
         customers.get_customer(session=session, customer_id=cid) for cid in product.top_buyers])
-    return _page(request, "product.html", user=user, product=product, buyers=buyers)
+    return page(request, "product.html", user=user, product=product, buyers=buyers)
 
 
 @router.get("/js/clientela.js")
@@ -148,6 +127,7 @@ def install(app: FastAPI, settings: Settings) -> None:
                        https_only=settings.env == "production", max_age=14 * 24 * 3600)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
+    app.include_router(insights.router)
 
     @app.exception_handler(SignInRequired)
     async def _to_login(_request: Request, _error: Exception) -> Response:
