@@ -74,6 +74,11 @@ def test_scores_are_stored_on_profiles_and_summarised(settings, engine, api):
         "a": (5, 4, 5, "Champions"), "b": (2, 1, 4, "Hibernating"),
         "c": (4, 3, 2, "Potential loyalist"), "d": (3, 5, 2, "Loyal"),
         "e": (1, 1, 1, "Lost"), "nobody": (None, None, None, None)}
+    profile = api.get(f"/api/v1/customers/{ids['a']}").json()["scores"]
+    assert {key: profile[key] for key in ("rfm_recency", "rfm_frequency", "rfm_monetary",
+                                          "rfm_group", "rfm_at", "p_alive")} == {
+        "rfm_recency": 5, "rfm_frequency": 4, "rfm_monetary": 5, "rfm_group": "Champions",
+        "rfm_at": "2026-07-01T00:00:00Z", "p_alive": None}
     summary = api.get("/api/v1/rfm").json()
     assert summary["customers"] == 5
     assert summary["computed_at"].startswith("2026-07-01T00:00:00")

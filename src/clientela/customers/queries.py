@@ -24,6 +24,7 @@ from clientela.customers.schemas import (
     ConsentOut,
     CustomerOut,
     IdentityOut,
+    ScoresOut,
 )
 from clientela.customers.service import COUNT_COLUMNS
 
@@ -155,8 +156,17 @@ def _profile(c: Customer, identities: list[IdentityOut], tags: list[str]) -> Cus
         consent=ConsentOut(email_marketing=c.email_marketing,
                            email_marketing_source=c.email_marketing_source,
                            email_marketing_at=c.email_marketing_at),
-        aggregates=aggregates(c),
+        aggregates=aggregates(c), scores=scores(c),
     )
+
+
+def scores(c: Customer) -> ScoresOut:
+    return ScoresOut(
+        rfm_recency=c.rfm_recency, rfm_frequency=c.rfm_frequency, rfm_monetary=c.rfm_monetary,
+        rfm_group=c.rfm_group, rfm_at=c.rfm_at, p_alive=c.p_alive, churn_risk=c.churn_risk,
+        expected_orders=c.expected_orders,
+        predicted_value=c.predicted_clv_cents / 100 if c.predicted_clv_cents is not None
+        else None, inactive=c.inactive, predicted_at=c.predicted_at)
 
 
 def aggregates(c: Customer) -> AggregatesOut:

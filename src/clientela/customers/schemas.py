@@ -46,6 +46,23 @@ class AggregatesOut(BaseModel):
     last_order_at: datetime | None
 
 
+class ScoresOut(BaseModel):
+    """RFM and predictions as last computed (null before, or without purchases)."""
+
+    rfm_recency: int | None
+    rfm_frequency: int | None
+    rfm_monetary: int | None
+    rfm_group: str | None
+    rfm_at: datetime | None
+    p_alive: float | None = Field(description="Probability the customer is still active.")
+    churn_risk: float | None
+    expected_orders: float | None = Field(description="Over CLIENTELA_CLV_HORIZON_MONTHS.")
+    predicted_value: float | None = Field(description="Discounted lifetime value over the "
+                                                      "horizon, in the store currency.")
+    inactive: bool | None
+    predicted_at: datetime | None
+
+
 class CustomerOut(BaseModel):
     id: int
     email: str | None
@@ -66,6 +83,7 @@ class CustomerOut(BaseModel):
     tags: list[str]
     consent: ConsentOut
     aggregates: AggregatesOut
+    scores: ScoresOut
 
 
 class CustomerPage(BaseModel):
