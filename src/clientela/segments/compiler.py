@@ -22,7 +22,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
     false,
     func,
     literal,
@@ -88,9 +87,9 @@ class Compiler:
         if isinstance(rule, Bought):
             return self._bought(rule)
         if isinstance(rule, HasTag):
-            tagged = exists().where(CustomerTag.customer_id == C.id,
-                                    func.lower(CustomerTag.tag) == rule.tag)
-            return tagged if rule.has else ~tagged
+            tagged = select(CustomerTag.customer_id).where(
+                func.lower(CustomerTag.tag) == rule.tag)
+            return C.id.in_(tagged) if rule.has else C.id.not_in(tagged)
         if isinstance(rule, InRfmGroup):
             return C.rfm_group == rule.group
         return self._segment(rule, _inside)
@@ -182,9 +181,11 @@ class Compiler:
                           item.category.like(_escaped(rule.value) + " > %", escape="\\"))
         else:
             matches = item.brand == rule.value
-        return exists().where(order.customer_id == C.id, order.status != "cancelled",
-                              item.order_id == order.id, matches,
-                              *self._window(order.placed_at, rule.window))
+        # Who bought, found from the items (an index range per product, category or brand
+        # query), not one look-up per customer.
+        return C.id.in_(select(order.customer_id).join(OrderItem, item.order_id == order.id)
+                        .where(order.status != "cancelled", matches,
+                               *self._window(order.placed_at, rule.window)))
 
     def _segment(self, rule: InSegment, inside: tuple[int, ...]) -> ColumnElement[bool]:
         if rule.segment_id in inside:
