@@ -226,6 +226,10 @@ BAD_RULES = [
     ({"any": [{"tag": ""}]}, "rule.any[0].tag: must be a non-empty text"),
     ({"nothing": 1}, "rule: must have one of the keys all, any, not, field"),
     ([1, 2], "rule: must be an object"),
+    ({"field": "traits.size", "op": "in", "value": ["M", 42]},
+     "rule.value: the values must all be texts, all numbers or all true/false"),
+    ({"field": "traits.size", "op": "between", "value": ["M", 42]},
+     "rule.value: low and high must be two numbers, two texts or two dates"),
     ({"field": "last_order_at", "op": "gt", "value": "yesterday"},
      "rule.value: must be an ISO-8601 date"),
 ]

@@ -273,14 +273,19 @@ def _value(value: Any, kind: Kind, op: str, values: tuple[str, ...], where: str)
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value or len(value) > MAX_LIST:
             raise _fail(where, f"must be a list of 1 to {MAX_LIST} values for {op}")
-        return tuple(_scalar(item, kind, values, f"{where}[{index}]")
-                     for index, item in enumerate(value))
+        items = tuple(_scalar(item, kind, values, f"{where}[{index}]")
+                      for index, item in enumerate(value))
+        if len({_json_type(item) for item in items}) > 1:
+            raise _fail(where, "the values must all be texts, all numbers or all true/false")
+        return items
     if op == "between":
         if not isinstance(value, list) or len(value) != 2:
             raise _fail(where, "must be a list of two values [low, high] for between")
         low, high = (_scalar(item, kind, values, f"{where}[{index}]")
                      for index, item in enumerate(value))
-        if type(low) is type(high) and low > high:
+        if _json_type(low) != _json_type(high) or isinstance(low, bool):
+            raise _fail(where, "low and high must be two numbers, two texts or two dates")
+        if low > high:
             raise _fail(where, "the low end must not be above the high end")
         return (low, high)
     if op == "within_last_days":
@@ -288,6 +293,11 @@ def _value(value: Any, kind: Kind, op: str, values: tuple[str, ...], where: str)
     if op in ("contains", "not_contains", "starts_with", "ends_with"):
         return _text(value, where)
     return _scalar(value, kind, values, where)
+
+
+def _json_type(value: Any) -> str:
+    return "bool" if isinstance(value, bool) else "number" if isinstance(value, int | float) \
+        else type(value).__name__
 
 
 def _scalar(value: Any, kind: Kind, values: tuple[str, ...], where: str) -> Any:
