@@ -37,7 +37,7 @@ def test_groups_follow_the_recency_frequency_grid():
     assert list(scores.recency) == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
     assert list(scores.frequency) == [1, 5, 1, 3, 3, 4, 2, 4, 5, 1]
     assert list(scores.monetary) == [1, 5, 2, 3, 3, 4, 2, 4, 5, 1]
-    assert list(scores.group) == [
+    assert list(scores.group_names) == [
         "New customers", "Champions", "Promising", "Potential loyalist", "Need attention",
         "Loyal", "Hibernating", "At risk", "Can't lose them", "Lost"]
     assert set(np.unique(np.array(rfm.GRID))) == set(rfm.GROUPS)

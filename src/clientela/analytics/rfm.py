@@ -18,6 +18,7 @@ Groups come from the recency and frequency scores, the usual R×F grid:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -45,27 +46,48 @@ class Scores:
     recency: Ints  # 1-5 each
     frequency: Ints
     monetary: Ints
-    group: NDArray[np.str_]
+    group: Ints  # index into GROUPS
+
+    @property
+    def group_names(self) -> NDArray[np.str_]:
+        names: NDArray[np.str_] = np.asarray(GROUPS)[self.group]
+        return names
 
 
 def quintile(values: ArrayLike) -> Ints:
     """1 + the number of fifths of `values` strictly below each value (1-5)."""
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1 or not len(array):
+    array = np.asarray(values)
+    if array.ndim != 1 or not len(array) or not np.issubdtype(array.dtype, np.number):
         raise InvalidInput("values: must be a non-empty list of numbers")
-    below = np.searchsorted(np.sort(array, kind="stable"), array, side="left")
-    scores: Ints = 1 + (5 * below) // len(array)
+    scores: Ints = 1 + (5 * _smaller(array)) // len(array)
     return scores
+
+
+def _smaller(array: NDArray[Any]) -> Ints:
+    """For each value, how many values are strictly smaller."""
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if high - low <= 4 * len(array):  # days, counts: one pass, no sort
+            counts = np.bincount(array - low)
+            smaller: Ints = (np.cumsum(counts) - counts)[array - low]
+            return smaller
+    order = np.argsort(array, kind="stable")
+    ordered = array[order]
+    # In sorted order, each value's count of smaller ones is where its run of equals starts.
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[0], starts[1:] = True, ordered[1:] != ordered[:-1]
+    below = np.empty(len(array), dtype=np.int64)
+    below[order] = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
+    return below
 
 
 def score(days_since_last: ArrayLike, purchases: ArrayLike, spend: ArrayLike) -> Scores:
     """Scores and groups of customers with at least one purchase: days since their last
     purchase, how many purchases, how much they spent (any one unit)."""
-    recency = quintile(-np.asarray(days_since_last, dtype=np.float64))
+    recency = quintile(-np.asarray(days_since_last))
     frequency = quintile(purchases)
     monetary = quintile(spend)
     if not len(recency) == len(frequency) == len(monetary):
         raise InvalidInput("rfm: recency, frequency and spend must have one value per "
                            "customer")
-    group = np.asarray(GROUPS)[_GROUP_INDEX[recency - 1, frequency - 1]]
-    return Scores(recency, frequency, monetary, group)
+    return Scores(recency, frequency, monetary, _GROUP_INDEX[recency - 1, frequency - 1])

@@ -84,7 +84,7 @@ def compute_rfm(*, session: Session, as_of: date, now: datetime) -> RfmComputed:
     scored = rfm.score(since, np.diff(np.append(firsts, len(ids))),
                        np.add.reduceat(values, firsts))
     customers.set_rfm(session=session, at=now, rows=[
-        (int(cid), int(r), int(f), int(m), str(group)) for cid, r, f, m, group in zip(
+        (int(cid), int(r), int(f), int(m), rfm.GROUPS[group]) for cid, r, f, m, group in zip(
             ids[firsts], scored.recency, scored.frequency, scored.monetary, scored.group,
             strict=True)])
     return RfmComputed(len(firsts), as_of)

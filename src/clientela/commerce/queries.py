@@ -158,14 +158,15 @@ class PurchaseLog:
 
 def purchase_log(*, session: Session, until: datetime) -> PurchaseLog:
     """The purchases placed before `until`, for the models (BG/NBD, Gamma-Gamma, RFM)."""
-    day = ("substr(placed_at, 1, 10)" if session.get_bind().dialect.name == "sqlite"
-           else "to_char(placed_at, 'YYYY-MM-DD')")  # both store naive UTC
+    # Whole days since 1970-01-01, as numbers: reading 2M dates as text costs seconds.
+    day = ("CAST(julianday(substr(placed_at, 1, 10)) - 2440587.5 AS INTEGER)"
+           if session.get_bind().dialect.name == "sqlite"
+           else "(CAST(placed_at AS DATE) - DATE '1970-01-01')")  # both store naive UTC
     rows = driver_query(session, f"SELECT customer_id, {day}, coalesce(net_store_cents, 0) "
                         "FROM orders WHERE status NOT IN ('cancelled', 'refunded') "
                         "AND placed_at < ?", [db_time(until)])
     if not rows:
         return PurchaseLog(np.zeros(0, np.int64), np.zeros(0, "datetime64[D]"),
                            np.zeros(0, np.int64))
-    customers, days, values = zip(*rows, strict=True)
-    return PurchaseLog(np.array(customers, dtype=np.int64),
-                       np.array(days, dtype="datetime64[D]"), np.array(values, dtype=np.int64))
+    table = np.array(rows, dtype=np.int64)
+    return PurchaseLog(table[:, 0], table[:, 1].astype("datetime64[D]"), table[:, 2])
