@@ -46,6 +46,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/import_orders.py
 	$(BIN)/python bench/demo.py
+	$(BIN)/python bench/clv.py
+	$(BIN)/python bench/rfm.py
+	$(BIN)/python bench/segments.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
