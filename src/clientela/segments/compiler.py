@@ -18,10 +18,12 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Numeric,
+    Select,
     String,
     and_,
     case,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -63,6 +65,15 @@ _COMPARE = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt
 
 
 @dataclass(frozen=True)
+class _Who:
+    """The ids of the customers who did something (`column`: their id inside `ids`)."""
+
+    ids: Select[Any]
+    column: Any
+    grouped: bool = False
+
+
+@dataclass(frozen=True)
 class Compiler:
     """Compiles rules for one database (`dialect`), at one moment (`now`, for windows and
     ages), with money in `currency`; `segment_rule` reads a saved segment's rule."""
@@ -78,18 +89,17 @@ class Compiler:
             return and_(true(), *(self.condition(item, _inside) for item in rule.items))
         if isinstance(rule, AnyOf):
             return or_(false(), *(self.condition(item, _inside) for item in rule.items))
-        if isinstance(rule, Not):  # unknown (NULL) inside counts as "does not match"
+        if isinstance(rule, Not):
+            inner = self._members(rule.item)
+            if inner is not None:  # "did not", "has not": an anti-join, not NOT (... IN ...)
+                return self._is_in(inner[0], negate=not inner[1])
+            # Unknown (NULL) inside counts as "does not match".
             return not_(func.coalesce(self.condition(rule.item, _inside), false()))
         if isinstance(rule, FieldIs):
             return self._field(rule)
-        if isinstance(rule, Performed):
-            return self._performed(rule)
-        if isinstance(rule, Bought):
-            return self._bought(rule)
-        if isinstance(rule, HasTag):
-            tagged = select(CustomerTag.customer_id).where(
-                func.lower(CustomerTag.tag) == rule.tag)
-            return C.id.in_(tagged) if rule.has else C.id.not_in(tagged)
+        if isinstance(rule, Performed | Bought | HasTag):
+            members = self._members(rule)
+            return true() if members is None else self._is_in(*members)
         if isinstance(rule, InRfmGroup):
             return C.rfm_group == rule.group
         return self._segment(rule, _inside)
@@ -140,12 +150,37 @@ class Compiler:
 
     # --- actions -------------------------------------------------------------------------
 
-    def _performed(self, rule: Performed) -> ColumnElement[bool]:
+    # --- who did something: actions, purchases, tags --------------------------------------
+
+    def _members(self, rule: Rule) -> tuple[_Who, bool] | None:
+        """For an action, purchase or tag: who has it, and whether the condition is that
+        they do not (None: everyone, or not such a condition)."""
+        if isinstance(rule, HasTag):
+            return _Who(select(CustomerTag.customer_id).where(
+                func.lower(CustomerTag.tag) == rule.tag), CustomerTag.customer_id), not rule.has
+        if isinstance(rule, Bought):
+            return self._bought(rule), False
+        if isinstance(rule, Performed):
+            return self._performed(rule)
+        return None
+
+    def _is_in(self, who: _Who, negate: bool) -> ColumnElement[bool]:
+        if not negate:
+            return C.id.in_(who.ids)
+        if self.dialect == "postgresql" and not who.grouped:
+            # PostgreSQL turns NOT EXISTS into an anti-join; NOT IN it may rescan per customer.
+            return ~exists(who.ids.where(who.column == C.id))
+        return C.id.not_in(who.ids)
+
+    def _performed(self, rule: Performed) -> tuple[_Who, bool] | None:
         done = select(E.customer_id).where(E.event == rule.event, *self._window(E.timestamp,
                                                                             rule.window))
         for path, compare in rule.where:
             done = done.where(_JsonValue(self.dialect, E.properties, path).compare(compare))
         op, n = rule.count.op, rule.count.value
+
+        def grouped(holds: ColumnElement[bool]) -> _Who:
+            return _Who(done.group_by(E.customer_id).having(holds), E.customer_id, True)
 
         def holds(count: Any) -> ColumnElement[bool]:
             return getattr(count, _COMPARE[op])(n)  # type: ignore[no-any-return]
@@ -155,13 +190,13 @@ class Compiler:
                      "lte": True}[op]
         if not zero_fits:
             if (op, n) in (("gte", 1), ("gt", 0), ("ne", 0)):
-                return C.id.in_(done)
-            return C.id.in_(done.group_by(E.customer_id).having(holds(func.count())))
+                return _Who(done, E.customer_id), False
+            return grouped(holds(func.count())), False
         if (op, n) in (("eq", 0), ("lt", 1), ("lte", 0)):
-            return C.id.not_in(done)
+            return _Who(done, E.customer_id), True
         if (op, n) == ("gte", 0):
-            return true()
-        return C.id.not_in(done.group_by(E.customer_id).having(not_(holds(func.count()))))
+            return None
+        return grouped(not_(holds(func.count()))), True
 
     def _window(self, column: Any, window: Window) -> list[ColumnElement[bool]]:
         if window.days is not None:
@@ -170,7 +205,7 @@ class Compiler:
             return [column >= window.start, column < window.end]
         return []
 
-    def _bought(self, rule: Bought) -> ColumnElement[bool]:
+    def _bought(self, rule: Bought) -> _Who:
         item = OrderItem.__table__.c
         order = Order.__table__.c
         if rule.by == "product":
@@ -183,9 +218,9 @@ class Compiler:
             matches = item.brand == rule.value
         # Who bought, found from the items (an index range per product, category or brand
         # query), not one look-up per customer.
-        return C.id.in_(select(order.customer_id).join(OrderItem, item.order_id == order.id)
-                        .where(order.status != "cancelled", matches,
-                               *self._window(order.placed_at, rule.window)))
+        return _Who(select(order.customer_id).join(OrderItem, item.order_id == order.id)
+                    .where(order.status != "cancelled", matches,
+                           *self._window(order.placed_at, rule.window)), order.customer_id)
 
     def _segment(self, rule: InSegment, inside: tuple[int, ...]) -> ColumnElement[bool]:
         if rule.segment_id in inside:
