@@ -25,12 +25,12 @@ What is measured
 3. Ours: `clientela.segments.service.count(session=..., rule=..., now=anchor,
    currency="BRL")`, the real service (parse, compile, one COUNT over the compiled SQL) in a
    reading session, on the cached SQLite file (the app's engine: WAL, 64 MB page cache) and
-   on PostgreSQL: a throwaway server
-   (tests/pg.py) with a database migrated by the app and the tables the segments read
-   (api_keys, customers, customer_tags, events) copied from the same SQLite file with
-   COPY, then VACUUM ANALYZE (see bench/_store.py). Each count runs once to warm up (so
-   that the pages it reads are in the cache, as in a running shop), then `--repeat` times
-   (default 3); `seconds` is the best.
+   on PostgreSQL: a throwaway server (tests/pg.py, default settings but fsync off) with a
+   database migrated by the app and the tables the segments read (api_keys, customers,
+   customer_tags, events) copied from the same SQLite file with COPY, then VACUUM ANALYZE
+   (see bench/_store.py). Each count runs once to warm up (so that the pages it reads are
+   in the cache, as in a running shop), then `--repeat` times (default 3); `seconds` is
+   the best.
 
 4. The baselines, in the same run, on the same rows, with the same protocol (one warm-up,
    best of `--repeat`), timing the query only:
@@ -45,18 +45,18 @@ What is measured
    Both get the event property as a ready column while ours reads it out of JSON at query
    time, so their figures err in their favour.
 
-All four must give the same count for every segment: exit status 1 otherwise (a count of
-ours stopped after `--warm-up-timeout` seconds for the warm-up, default 300, or
-`--timeout` for a timed run, default 60, is reported as timed out, with its plan, and left
-out of that check). The JSON
-gives, per segment, the count, the seconds of each, `ratio_to_duckdb` and
-`ratio_to_pandas` (their seconds / ours: above 1 means ours is faster) for SQLite and
+All four must give the same count for every segment: exit status 1 otherwise. A count of
+ours that runs past `--warm-up-timeout` seconds (the warm-up, default 300) or `--timeout`
+(a timed run, default 60) is stopped, reported as timed out with its plan, and left out of
+that check. The JSON gives, per segment, the count, the seconds of each, `ratio_to_duckdb`
+and `ratio_to_pandas` (their seconds / ours: above 1 means ours is faster) for SQLite and
 PostgreSQL, and whether ours is under the 1 s goal. For a segment over 1 s the query plan
-(EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL) goes to stderr
-and into the JSON. One JSON object goes to stdout, progress to stderr.
+(EXPLAIN QUERY PLAN on SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL, plain EXPLAIN
+when it timed out) goes to stderr and into the JSON. One JSON object goes to stdout,
+progress to stderr.
 
     .venv/bin/python bench/segments.py [--customers N] [--seed S] [--cache DIR]
-        [--repeat K] [--no-postgresql]
+        [--repeat K] [--timeout S] [--warm-up-timeout S] [--no-postgresql]
 """
 
 from __future__ import annotations
