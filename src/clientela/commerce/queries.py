@@ -168,5 +168,5 @@ def purchase_log(*, session: Session, until: datetime) -> PurchaseLog:
     if not rows:
         return PurchaseLog(np.zeros(0, np.int64), np.zeros(0, "datetime64[D]"),
                            np.zeros(0, np.int64))
-    table = np.array(rows, dtype=np.int64)
+    table = np.array([tuple(row) for row in rows], dtype=np.int64)  # Rows convert slowly
     return PurchaseLog(table[:, 0], table[:, 1].astype("datetime64[D]"), table[:, 2])
