@@ -117,6 +117,7 @@ def demo_store(cache: Path, customers: int, seed: int) -> Store:
              "seconds": round(seconds, 1), "said": said}, indent=1))
         building.rename(folder)
         log(f"demo store built in {seconds:.0f}s: {said}")
+    _migrate(database)  # a cache built before the latest migrations catches up
     prepared = folder / "prepared.json"
     if not prepared.exists():
         _prepare(database, seed, prepared)
@@ -127,6 +128,14 @@ def demo_store(cache: Path, customers: int, seed: int) -> Store:
     anchor = datetime.fromisoformat(build["prepared"]["anchor"])
     return Store(path=database, customers=customers, seed=seed, anchor=anchor,
                  rows=table_rows(database), build=build)
+
+
+def _migrate(database: Path) -> None:
+    engine = build_engine(settings_for(f"sqlite:///{database}", database.parent))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
 
 
 def _run_demo(database: Path, customers: int, seed: int) -> tuple[float, str]:

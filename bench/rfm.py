@@ -17,9 +17,9 @@ What is measured
      run, so the store is left as it was.
    - `read_seconds`: `purchase_log(...)` alone (the orders read into arrays);
    - `score_seconds`: the arrays step alone, from the purchase log to every buyer's scores
-     and group: the per-customer aggregation `compute_rfm` does (lexsort, last day, count,
-     sum; this script repeats those few lines, and checks that they give exactly the
-     scores `compute_rfm` stored) and `analytics.rfm.score`.
+     and group: the same two calls as `compute_rfm`, `analytics.rfm.buyers` (per-customer
+     last day, count and sum, counted in arrays indexed by customer id) and
+     `analytics.rfm.score` (checked to give exactly the scores `compute_rfm` stored).
    With `--postgresql`, `compute_seconds` and `read_seconds` also on a PostgreSQL copy of
    the customers and orders (tests/pg.py's throwaway server; see bench/_store.py).
 
@@ -129,18 +129,12 @@ def our_read(engine: Engine, as_of: date) -> PurchaseLog:
 
 
 def our_score(log: PurchaseLog, as_of: date) -> Scored:
-    """The arrays step of `compute_rfm`: per-customer recency, frequency and spend, then
-    `rfm.score` (the same lines as the service)."""
-    order = np.lexsort((log.day, log.customer))
-    ids, days, values = log.customer[order], log.day[order], log.value[order]
-    firsts = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1) != 0)
-    lasts = np.append(firsts[1:], len(ids)) - 1
-    since = (np.datetime64(as_of, "D") - days[lasts]).astype(np.int64)
-    purchases = np.diff(np.append(firsts, len(ids)))
-    spend = np.add.reduceat(values, firsts)
-    scored = rfm.score(since, purchases, spend)
-    return Scored(ids[firsts], scored.recency, scored.frequency, scored.monetary,
-                  scored.group_names, since, purchases, spend)
+    """The arrays step of `compute_rfm`: per-customer recency, frequency and spend
+    (`rfm.buyers`), then `rfm.score`."""
+    bought = rfm.buyers(log.customer, log.day, log.value, np.datetime64(as_of, "D"))
+    scored = rfm.score(bought.days_since_last, bought.purchases, bought.spend)
+    return Scored(bought.customer, scored.recency, scored.frequency, scored.monetary,
+                  scored.group_names, bought.days_since_last, bought.purchases, bought.spend)
 
 
 def stored_scores(database: Path) -> pd.DataFrame:

@@ -50,6 +50,7 @@ def test_filters(api, client, write_key):
     assert get(country="BR", sort="id") == ["u1", "u2", "u4"]
     api.post("/api/v1/customers/2/tags", json={"tags": ["vip", "b2b"]})
     assert get(tag="vip") == ["u2"]
+    assert get(tag="VIP") == ["u2"]
     assert get(tag="vip", country="PT") == []
 
 
@@ -169,6 +170,10 @@ def test_tags(api):
     assert api.post("/api/v1/customers/1/tags", json={"tags": ["vip", " b2b "]}).json() == [
         "b2b", "vip"]
     assert api.post("/api/v1/customers/1/tags", json={"tags": ["vip"]}).json() == ["b2b", "vip"]
+    # Tags are case-insensitive: kept lower-case.
+    assert api.post("/api/v1/customers/1/tags", json={"tags": ["VIP", "Lead"]}).json() == [
+        "b2b", "lead", "vip"]
+    assert api.delete("/api/v1/customers/1/tags/Lead").json() == ["b2b", "vip"]
     assert api.delete("/api/v1/customers/1/tags/vip").json() == ["b2b"]
     empty = api.post("/api/v1/customers/1/tags", json={"tags": [" "]})
     assert (empty.status_code, empty.json()) == (400, {

@@ -28,6 +28,28 @@ def test_quintiles_keep_equal_values_together():
         rfm.quintile([])
 
 
+def test_quintiles_match_their_definition_on_many_ties_and_fractions():
+    rng = np.random.default_rng(3)
+    for values in (rng.integers(0, 12, 1001), rng.normal(size=997).round(1),
+                   rng.integers(0, 10**9, 503)):
+        n = len(values)
+        expected = [1 + 5 * int((values < value).sum()) // n for value in values]
+        assert rfm.quintile(values).tolist() == expected
+
+
+def test_buyers_sums_each_customers_purchases_with_dense_or_sparse_ids():
+    day = np.array(["2026-01-10", "2026-03-01", "2026-02-01", "2026-03-05"],
+                   dtype="datetime64[D]")
+    value = np.array([100, 250, 40, 5], dtype=np.int64)
+    as_of = np.datetime64("2026-03-11", "D")
+    for ids in ([7, 9, 7, 12], [7, 10**12, 7, 3 * 10**12]):
+        bought = rfm.buyers(np.array(ids, dtype=np.int64), day, value, as_of)
+        assert bought.customer.tolist() == sorted(set(ids))
+        assert bought.days_since_last.tolist() == [38, 10, 6]
+        assert bought.purchases.tolist() == [2, 1, 1]
+        assert bought.spend.tolist() == [140, 250, 5]
+
+
 def test_groups_follow_the_recency_frequency_grid():
     # Ten customers: days since last purchase, purchases, spend.
     days = [1, 2, 10, 20, 40, 60, 100, 200, 300, 400]

@@ -11,10 +11,11 @@ from sqlalchemy import select, update
 from clientela.core.errors import InvalidInput
 from clientela.customers import service as customers
 from clientela.customers.models import Customer, Identity
-from clientela.db import session_scope
+from clientela.db import build_engine, session_scope
 from clientela.segments import service
 from clientela.segments.models import SegmentChange, SegmentMember, SegmentSize
 from clientela.segments.tasks import recompute_segments, refresh_segments
+from tests.conftest import _settings
 from tests.helpers import basic
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -39,7 +40,8 @@ def _order(user: dict[str, str], order_id: str, days: float, total: float,
                                              "brand": brand}])
 
 
-ANA, BRUNO, DORA = {"userId": "ana"}, {"userId": "bruno"}, {"anonymousId": "dora-device"}
+ANA, BRUNO, CARLA = {"userId": "ana"}, {"userId": "bruno"}, {"userId": "carla"}
+DORA = {"anonymousId": "dora-device"}
 CALLS = [
     {"type": "identify", "userId": "ana", "timestamp": _at(60), "messageId": "ana-id",
      "traits": {"email": "ana@example.com", "firstName": "Ana",
@@ -58,6 +60,9 @@ CALLS = [
     _track(BRUNO, "Product Viewed", 50, 0, category="bags"),
     _track(BRUNO, "Product Added", 1, 0, category="bags", price=80),
     _track(DORA, "Product Viewed", 3, 0, category="shoes"),
+    # Categories that are not text: a number, and text inside an array.
+    _track(CARLA, "Product Viewed", 5, 0, category=5),
+    _track(CARLA, "Product Viewed", 6, 1, category=["shoes"]),
 ]
 
 
@@ -142,6 +147,14 @@ CASES: list[tuple[str, Any, set[str]]] = [
     ("added to cart and did not order",
      {"all": [{"event": "Product Added", "within_days": 7},
               {"not": {"event": "Order Completed", "within_days": 7}}]}, {"bruno"}),
+    ("property in", _viewed(where=[_field("category", "in", ["shoes", "bags"])]),
+     {"ana", "bruno", "dora"}),
+    ("property text never equals a number", _viewed(where=[_field("category", "eq", "5")]),
+     set()),
+    ("property number equals a number", _viewed(where=[_field("category", "eq", 5)]),
+     {"carla"}),
+    ("did not view, of everyone", {"not": {"event": "Product Viewed", "within_days": 30}},
+     {"bruno"}),
     ("property number", {"event": "Product Added",
                          "where": [_field("price", "gte", 50)]}, {"bruno"}),
     ("bought a category (and those below it)", {"bought": {"category": "Calçados"}},
@@ -149,7 +162,8 @@ CASES: list[tuple[str, Any, set[str]]] = [
     ("bought a category exactly", {"bought": {"category": "Roupas"}}, {"ana"}),
     ("bought a brand lately", {"bought": {"brand": "Garoa"}, "within_days": 30}, set()),
     ("bought a product", {"bought": {"product": "P-A-2"}}, {"ana"}),
-    ("tag (any case)", {"tag": "vip"}, {"ana"}),
+    ("tag (given as VIP)", {"tag": "vip"}, {"ana"}),
+    ("tag named in capitals", {"tag": "Vip"}, {"ana"}),
     ("no tag", {"tag": "vip", "has": False}, {"bruno", "carla", "dora"}),
     ("rfm group", {"rfm_group": "Champions"}, {"ana"}),
     ("rfm score", _field("rfm_recency", "lte", 2), {"bruno"}),
@@ -328,3 +342,35 @@ def test_new_events_move_customers_in_and_out_within_the_minute(engine, settings
         assert service.get_segment(session=session, segment_id=untouched_id).size is None
     assert refresh_segments(engine=engine, settings=settings) == 0
     assert recompute_segments(engine=engine, settings=settings) == 1  # Ana into Subscribed
+
+
+def _plan(engine, rule: Any) -> str:
+    with session_scope(engine, writes=False) as session:
+        query = service.members_of(session=session, rule=rule, now=NOW, currency="BRL")
+        compiled = query.compile(dialect=engine.dialect)
+        rows = session.connection().exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", tuple(compiled.params[name] for name in
+                                                    compiled.positiontup or ()))
+        return "\n".join(row[3] for row in rows)
+
+
+def test_on_sqlite_indexes_answer_segments_without_walking_every_event(sqlite_template, tmp_path):
+    path = tmp_path / "clientela.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    engine = build_engine(_settings(f"sqlite:///{path}", tmp_path))
+    try:
+        # A text property the events index by: read from its own index.
+        assert "USING INDEX ix_events_property_category (<expr>=? AND event=? AND timestamp>?)" \
+            in _plan(engine, _viewed(within_days=7))
+        # Who did something: the (event, time) index alone, with no visit to the events.
+        assert "USING COVERING INDEX ix_events_event_time (event=? AND timestamp>?)" \
+            in _plan(engine, {"event": "Email Opened", "within_days": 7})
+        # Nearly everyone is live: a plain scan, not the merged_into_id index.
+        assert _plan(engine, _field("city", "eq", "Rio")).splitlines() == ["SCAN customers"]
+        # "did not" after narrowing conditions: one look-up per customer left.
+        narrowed = _plan(engine, {"all": [_field("city", "eq", "Rio"), {
+            "not": {"event": "Email Opened", "within_days": 7}}]})
+        assert "CORRELATED SCALAR SUBQUERY" in narrowed
+        assert "USING INDEX ix_events_customer_time (customer_id=? AND timestamp>?)" in narrowed
+    finally:
+        engine.dispose()

@@ -17,9 +17,9 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every migration the database does not have yet."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply every migration the database does not have yet (up to `revision`)."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)

@@ -18,7 +18,6 @@ Groups come from the recency and frequency scores, the usual R×F grid:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -54,31 +53,54 @@ class Scores:
         return names
 
 
+@dataclass(frozen=True)
+class Buyers:
+    """What RFM scores, per customer with a purchase (in customer id order)."""
+
+    customer: Ints
+    days_since_last: Ints
+    purchases: Ints
+    spend: Ints
+
+
+def buyers(customer: Ints, day: NDArray[np.datetime64], value: Ints, as_of: np.datetime64
+           ) -> Buyers:
+    """Per customer, from one row per purchase (who, which day, how much): days from the
+    last purchase to `as_of`, purchases, total spend. Counted in arrays indexed by customer
+    id (no sort) when the ids are dense enough, as database ids are."""
+    if not len(customer):
+        empty = np.zeros(0, np.int64)
+        return Buyers(empty, empty, empty, empty)
+    low = int(customer.min())
+    if int(customer.max()) - low <= 4 * len(customer):
+        ids, slot = np.arange(low, int(customer.max()) + 1), customer - low
+    else:
+        ids, slot = np.unique(customer, return_inverse=True)
+    days = day.astype(np.int64)
+    purchases = np.bincount(slot, minlength=len(ids))
+    spend = np.zeros(len(ids), np.int64)
+    np.add.at(spend, slot, value)
+    last = np.full(len(ids), days.min(), np.int64)
+    np.maximum.at(last, slot, days)
+    bought = purchases > 0
+    since = as_of.astype("datetime64[D]").astype(np.int64) - last[bought]
+    return Buyers(ids[bought], since, purchases[bought], spend[bought])
+
+
 def quintile(values: ArrayLike) -> Ints:
     """1 + the number of fifths of `values` strictly below each value (1-5)."""
     array = np.asarray(values)
     if array.ndim != 1 or not len(array) or not np.issubdtype(array.dtype, np.number):
         raise InvalidInput("values: must be a non-empty list of numbers")
-    scores: Ints = 1 + (5 * _smaller(array)) // len(array)
+    # With s values below it, a value scores 1 + floor(5 s / n): it passes the k-th cut when
+    # s >= ceil(k n / 5), that is when it exceeds the value ranked ceil(k n / 5) - 1 (from
+    # 0). Those four ranks come from one partition, not a sort.
+    n = len(array)
+    ranks = [-(-k * n // 5) - 1 for k in range(1, 5)]
+    scores: Ints = np.ones(n, np.int64)
+    for cut in np.partition(array, ranks)[ranks]:
+        scores += array > cut
     return scores
-
-
-def _smaller(array: NDArray[Any]) -> Ints:
-    """For each value, how many values are strictly smaller."""
-    if np.issubdtype(array.dtype, np.integer):
-        low, high = int(array.min()), int(array.max())
-        if high - low <= 4 * len(array):  # days, counts: one pass, no sort
-            counts = np.bincount(array - low)
-            smaller: Ints = (np.cumsum(counts) - counts)[array - low]
-            return smaller
-    order = np.argsort(array, kind="stable")
-    ordered = array[order]
-    # In sorted order, each value's count of smaller ones is where its run of equals starts.
-    starts = np.empty(len(ordered), dtype=bool)
-    starts[0], starts[1:] = True, ordered[1:] != ordered[:-1]
-    below = np.empty(len(array), dtype=np.int64)
-    below[order] = np.maximum.accumulate(np.where(starts, np.arange(len(ordered)), 0))
-    return below
 
 
 def score(days_since_last: ArrayLike, purchases: ArrayLike, spend: ArrayLike) -> Scores:

@@ -76,15 +76,10 @@ def compute_rfm(*, session: Session, as_of: date, now: datetime) -> RfmComputed:
     if not len(log.customer):
         customers.set_rfm(session=session, at=now, rows=[])
         return RfmComputed(0, as_of)
-    order = np.lexsort((log.day, log.customer))
-    ids, days, values = log.customer[order], log.day[order], log.value[order]
-    firsts = np.flatnonzero(np.diff(ids, prepend=ids[0] - 1) != 0)
-    lasts = np.append(firsts[1:], len(ids)) - 1
-    since = (np.datetime64(as_of, "D") - days[lasts]).astype(np.int64)
-    scored = rfm.score(since, np.diff(np.append(firsts, len(ids))),
-                       np.add.reduceat(values, firsts))
+    bought = rfm.buyers(log.customer, log.day, log.value, np.datetime64(as_of, "D"))
+    scored = rfm.score(bought.days_since_last, bought.purchases, bought.spend)
     customers.set_rfm(session=session, at=now, rows=[
-        (int(cid), int(r), int(f), int(m), rfm.GROUPS[group]) for cid, r, f, m, group in zip(
-            ids[firsts], scored.recency, scored.frequency, scored.monetary, scored.group,
-            strict=True)])
-    return RfmComputed(len(firsts), as_of)
+        (cid, r, f, m, rfm.GROUPS[group]) for cid, r, f, m, group in zip(
+            bought.customer.tolist(), scored.recency.tolist(), scored.frequency.tolist(),
+            scored.monetary.tolist(), scored.group.tolist(), strict=True)])
+    return RfmComputed(len(bought.customer), as_of)

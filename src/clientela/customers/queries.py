@@ -59,7 +59,7 @@ def _filtered(filters: CustomerFilter) -> Select[Any]:
             Identity.kind == "user_id", Identity.value == filters.user_id)))
     if filters.tag:
         query = query.where(Customer.id.in_(select(CustomerTag.customer_id).where(
-            CustomerTag.tag == filters.tag)))
+            CustomerTag.tag == filters.tag.strip().lower())))
     if filters.country:
         query = query.where(func.lower(Customer.country) == filters.country.strip().lower())
     if filters.q:

@@ -264,7 +264,8 @@ def _write_traits_many(session: Session, rows: list[tuple[int, dict[str, Any], d
 
 
 def normalize_tag(tag: str) -> str:
-    value = tag.strip()
+    """Tags are case-insensitive: kept trimmed and lower-cased ("VIP" is "vip")."""
+    value = tag.strip().lower()
     if not value or len(value) > MAX_TAG:
         raise InvalidInput(f"tags: each tag must be 1 to {MAX_TAG} characters", code="invalid_tag")
     return value
@@ -287,7 +288,7 @@ def remove_tag(*, session: Session, customer_id: int, tag: str) -> list[str]:
     """Take a tag off the customer; returns the tags left."""
     get_customer(session=session, customer_id=customer_id)
     session.execute(delete(CustomerTag).where(CustomerTag.customer_id == customer_id,
-                                              CustomerTag.tag == tag))
+                                              CustomerTag.tag == tag.strip().lower()))
     return tags_of(session=session, customer_id=customer_id)
 
 

@@ -11,7 +11,7 @@ number; SQLite and PostgreSQL answer the same.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,12 +27,15 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.types import Text
 
 from clientela.commerce.models import Order, OrderItem, Product
@@ -53,7 +56,7 @@ from clientela.segments.rules import (
     Rule,
     Window,
 )
-from clientela.tracking.models import Event
+from clientela.tracking.models import INDEXED_PROPERTIES, Event
 
 C = Customer.__table__.c
 E = Event.__table__.c
@@ -71,6 +74,18 @@ class _Who:
     ids: Select[Any]
     column: Any
     grouped: bool = False
+    # The same question asked of one customer at a time (in NOT EXISTS): written so that
+    # SQLite's planner takes the per-customer index, not one made for the whole question.
+    one_by_one: Select[Any] | None = None
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a condition sits: inside which segments (to refuse a loop), and whether
+    conditions before it narrow the customers it is tried on."""
+
+    inside: tuple[int, ...]
+    narrowed: bool
 
 
 @dataclass(frozen=True)
@@ -83,26 +98,40 @@ class Compiler:
     currency: str
     segment_rule: Callable[[int], Rule]
 
-    def condition(self, rule: Rule, _inside: tuple[int, ...] = ()) -> ColumnElement[bool]:
-        """The SQL condition on `customers` that `rule` stands for."""
+    def live(self) -> ColumnElement[bool]:
+        """Not merged into another customer. Nearly everyone is live, so on SQLite the
+        column is wrapped (`+ 0`) to keep the planner off its index: walking it and then
+        the table row by row costs four times a plain scan."""
+        column = C.merged_into_id + 0 if self.dialect == "sqlite" else C.merged_into_id
+        return column.is_(None)
+
+    def condition(self, rule: Rule, within: tuple[int, ...] = ()) -> ColumnElement[bool]:
+        """The SQL condition on `customers` that `rule` stands for; `within`: the segments
+        it is the rule of (naming one of them is a loop, refused)."""
+        return self._condition(rule, _Place(inside=within, narrowed=False))
+
+    def _condition(self, rule: Rule, place: _Place) -> ColumnElement[bool]:
         if isinstance(rule, All):
-            return and_(true(), *(self.condition(item, _inside) for item in rule.items))
+            inner = replace(place, narrowed=place.narrowed or len(rule.items) > 1)
+            # Column tests first: SQLite tries a row against the cheap ones before the rest.
+            items = sorted(rule.items, key=lambda item: not isinstance(item, FieldIs | InRfmGroup))
+            return and_(true(), *(self._condition(item, inner) for item in items))
         if isinstance(rule, AnyOf):
-            return or_(false(), *(self.condition(item, _inside) for item in rule.items))
+            return or_(false(), *(self._condition(item, place) for item in rule.items))
         if isinstance(rule, Not):
-            inner = self._members(rule.item)
-            if inner is not None:  # "did not", "has not": an anti-join, not NOT (... IN ...)
-                return self._is_in(inner[0], negate=not inner[1])
+            members = self._members(rule.item)
+            if members is not None:  # "did not", "has not": an anti-join, not NOT (... IN ...)
+                return self._is_in(members[0], negate=not members[1], narrowed=place.narrowed)
             # Unknown (NULL) inside counts as "does not match".
-            return not_(func.coalesce(self.condition(rule.item, _inside), false()))
+            return not_(func.coalesce(self._condition(rule.item, place), false()))
         if isinstance(rule, FieldIs):
             return self._field(rule)
         if isinstance(rule, Performed | Bought | HasTag):
             members = self._members(rule)
-            return true() if members is None else self._is_in(*members)
+            return true() if members is None else self._is_in(*members, narrowed=place.narrowed)
         if isinstance(rule, InRfmGroup):
             return C.rfm_group == rule.group
-        return self._segment(rule, _inside)
+        return self._segment(rule, place)
 
     # --- profile fields ------------------------------------------------------------------
 
@@ -157,26 +186,35 @@ class Compiler:
         they do not (None: everyone, or not such a condition)."""
         if isinstance(rule, HasTag):
             return _Who(select(CustomerTag.customer_id).where(
-                func.lower(CustomerTag.tag) == rule.tag), CustomerTag.customer_id), not rule.has
+                CustomerTag.tag == rule.tag), CustomerTag.customer_id), not rule.has
         if isinstance(rule, Bought):
             return self._bought(rule), False
         if isinstance(rule, Performed):
             return self._performed(rule)
         return None
 
-    def _is_in(self, who: _Who, negate: bool) -> ColumnElement[bool]:
+    def _is_in(self, who: _Who, negate: bool, narrowed: bool) -> ColumnElement[bool]:
+        """Customers among `who` (or not, `negate`); `narrowed`: other conditions come
+        first, so only some customers get this far."""
         if not negate:
             return C.id.in_(who.ids)
-        if self.dialect == "postgresql" and not who.grouped:
-            # PostgreSQL turns NOT EXISTS into an anti-join; NOT IN it may rescan per customer.
-            return ~exists(who.ids.where(who.column == C.id))
+        if not who.grouped and (self.dialect == "postgresql" or narrowed):
+            # NOT EXISTS: an anti-join on PostgreSQL (NOT IN it may rescan per customer). On
+            # SQLite a look-up for each customer that gets this far: cheaper than listing
+            # everyone who did it, unless nearly every customer does get here.
+            one_by_one = who.ids if who.one_by_one is None else who.one_by_one
+            return ~exists(one_by_one.where(who.column == C.id))
         return C.id.not_in(who.ids)
 
     def _performed(self, rule: Performed) -> tuple[_Who, bool] | None:
-        done = select(E.customer_id).where(E.event == rule.event, *self._window(E.timestamp,
-                                                                            rule.window))
-        for path, compare in rule.where:
-            done = done.where(_JsonValue(self.dialect, E.properties, path).compare(compare))
+        window = self._window(E.timestamp, rule.window)
+        done = select(E.customer_id).where(E.event == rule.event, *window, *(
+            self._property(path, compare) for path, compare in rule.where))
+        # One customer's events: by ix_events_customer_time, with "+ event" (and the typed
+        # property test) so that the indexes on event and property are not candidates.
+        one_by_one = select(E.customer_id).where(_unindexed(E.event) == rule.event, *window, *(
+            _JsonValue(self.dialect, E.properties, path).compare(compare)
+            for path, compare in rule.where)) if self.dialect == "sqlite" else None
         op, n = rule.count.op, rule.count.value
 
         def grouped(holds: ColumnElement[bool]) -> _Who:
@@ -190,13 +228,34 @@ class Compiler:
                      "lte": True}[op]
         if not zero_fits:
             if (op, n) in (("gte", 1), ("gt", 0), ("ne", 0)):
-                return _Who(done, E.customer_id), False
+                return _Who(done, E.customer_id, one_by_one=one_by_one), False
             return grouped(holds(func.count())), False
         if (op, n) in (("eq", 0), ("lt", 1), ("lte", 0)):
-            return _Who(done, E.customer_id), True
+            return _Who(done, E.customer_id, one_by_one=one_by_one), True
         if (op, n) == ("gte", 0):
             return None
         return grouped(not_(holds(func.count()))), True
+
+    def _property(self, path: tuple[str, ...], compare: Compare) -> ColumnElement[bool]:
+        """An event property compared. Text equality on an indexed property is also written
+        as its index is, so that the index serves it: `properties ->> 'key'` on PostgreSQL,
+        `json_extract(properties, '$.key')` on SQLite. On SQLite that alone is exact for
+        text that cannot be the JSON of an array or object (numbers, booleans and null never
+        equal text); otherwise the typed comparison follows it."""
+        typed = _JsonValue(self.dialect, E.properties, path).compare(compare)
+        values = compare.value if isinstance(compare.value, tuple) else (compare.value,)
+        if (len(path) != 1 or path[0] not in INDEXED_PROPERTIES or compare.op not in ("eq", "in")
+                or not all(isinstance(value, str) for value in values)):
+            return typed
+        # The key is one of INDEXED_PROPERTIES, so writing it into the SQL is safe.
+        value: ColumnElement[Any] = (
+            E.properties.op("->>", return_type=Text())(literal_column(f"'{path[0]}'"))
+            if self.dialect == "postgresql"
+            else func.json_extract(E.properties, literal_column(f"'$.{path[0]}'")))
+        indexed = value.in_(values) if compare.op == "in" else value == values[0]
+        if self.dialect == "sqlite" and not any(v.startswith(("[", "{")) for v in values):
+            return indexed
+        return and_(indexed, typed)
 
     def _window(self, column: Any, window: Window) -> list[ColumnElement[bool]]:
         if window.days is not None:
@@ -222,11 +281,17 @@ class Compiler:
                     .where(order.status != "cancelled", matches,
                            *self._window(order.placed_at, rule.window)), order.customer_id)
 
-    def _segment(self, rule: InSegment, inside: tuple[int, ...]) -> ColumnElement[bool]:
-        if rule.segment_id in inside:
+    def _segment(self, rule: InSegment, place: _Place) -> ColumnElement[bool]:
+        if rule.segment_id in place.inside:
             raise InvalidInput(f"rule: segment {rule.segment_id} includes itself",
                                code="invalid_rule")
-        return self.condition(self.segment_rule(rule.segment_id), (*inside, rule.segment_id))
+        return self._condition(self.segment_rule(rule.segment_id),
+                               replace(place, inside=(*place.inside, rule.segment_id)))
+
+
+def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """`+ column`: the same value, which SQLite's planner will not look up by an index."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _plain(column: ColumnElement[Any], compare: Compare, now: datetime) -> ColumnElement[bool]:

@@ -38,9 +38,8 @@ def compiler(*, session: Session, now: datetime, currency: str) -> Compiler:
 
 def members_of(*, session: Session, rule: Any, now: datetime, currency: str) -> Select[Any]:
     """SELECT of the ids of the live customers the rule (JSON) matches."""
-    condition = compiler(session=session, now=now, currency=currency).condition(
-        parse_rule(rule))
-    return select(C.id).where(C.merged_into_id.is_(None), condition)
+    compiled = compiler(session=session, now=now, currency=currency)
+    return select(C.id).where(compiled.live(), compiled.condition(parse_rule(rule)))
 
 
 def create_segment(*, session: Session, name: str, rule: Any, description: str | None,
