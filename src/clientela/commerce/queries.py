@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import chain
 
 import numpy as np
 from numpy.typing import NDArray
@@ -159,14 +160,14 @@ class PurchaseLog:
 def purchase_log(*, session: Session, until: datetime) -> PurchaseLog:
     """The purchases placed before `until`, for the models (BG/NBD, Gamma-Gamma, RFM)."""
     # Whole days since 1970-01-01, as numbers: reading 2M dates as text costs seconds.
-    day = ("CAST(julianday(substr(placed_at, 1, 10)) - 2440587.5 AS INTEGER)"
-           if session.get_bind().dialect.name == "sqlite"
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    day = ("CAST(julianday(substr(placed_at, 1, 10)) - 2440587.5 AS INTEGER)" if sqlite
            else "(CAST(placed_at AS DATE) - DATE '1970-01-01')")  # both store naive UTC
+    # Nearly every order is before `until`: on SQLite a plain scan ("+") beats the index.
+    placed = "+placed_at" if sqlite else "placed_at"
     rows = driver_query(session, f"SELECT customer_id, {day}, coalesce(net_store_cents, 0) "
                         "FROM orders WHERE status NOT IN ('cancelled', 'refunded') "
-                        "AND placed_at < ?", [db_time(until)])
-    if not rows:
-        return PurchaseLog(np.zeros(0, np.int64), np.zeros(0, "datetime64[D]"),
-                           np.zeros(0, np.int64))
-    table = np.array([tuple(row) for row in rows], dtype=np.int64)  # Rows convert slowly
+                        f"AND {placed} < ?", [db_time(until)])
+    table = np.fromiter(chain.from_iterable(rows), dtype=np.int64,
+                        count=3 * len(rows)).reshape(len(rows), 3)
     return PurchaseLog(table[:, 0], table[:, 1].astype("datetime64[D]"), table[:, 2])
