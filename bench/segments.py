@@ -25,7 +25,8 @@ What is measured
 3. Ours: `clientela.segments.service.count(session=..., rule=..., now=anchor,
    currency="BRL")`, the real service (parse, compile, one COUNT over the compiled SQL) in a
    reading session, on the cached SQLite file (the app's engine: WAL, 64 MB page cache) and
-   on PostgreSQL: a throwaway server (tests/pg.py, default settings but fsync off) with a
+   on PostgreSQL: a throwaway server (tests/pg.py, fsync off, shared_buffers 4GB: see
+   bench/_store.py's PG_SETTINGS) with a
    database migrated by the app and the tables the segments read (api_keys, customers,
    customer_tags, events) copied from the same SQLite file with COPY, then VACUUM ANALYZE
    (see bench/_store.py). Each count runs once to warm up (so that the pages it reads are

@@ -17,6 +17,7 @@ from clientela.db import Base, build_engine, session_scope
 from clientela.migrate import upgrade
 from clientela.models import load_all
 from clientela.team import service as team
+from tests.mail import Received, smtp_server
 from tests.pg import PostgresServer
 
 DATABASES = [name.strip() for name in
@@ -115,3 +116,24 @@ def api(client: TestClient, secret_key: str) -> TestClient:
     """The test client with the secret key sent on every request."""
     client.headers["Authorization"] = f"Bearer {secret_key}"
     return client
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[int, Received]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp: tuple[int, Received]) -> Settings:
+    return settings.model_copy(update={
+        "smtp_host": "127.0.0.1", "smtp_port": smtp[0], "smtp_tls": "none",
+        "public_url": "https://crm.loja.example", "mail_from": "Loja Teste <news@loja.example>",
+        "shop_name": "Loja Teste", "marketing_cap_per_week": 3})
+
+
+@pytest.fixture
+def mail_api(mail_settings: Settings, engine: Engine, secret_key: str) -> Iterator[TestClient]:
+    with TestClient(create_app(mail_settings, engine)) as client:
+        client.headers["Authorization"] = f"Bearer {secret_key}"
+        yield client

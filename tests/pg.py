@@ -44,7 +44,8 @@ class PostgresServer:
         return f"postgresql+psycopg://clientela@127.0.0.1:{self.port}/{database}"
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, settings: dict[str, str] | None = None) -> PostgresServer:
+        """A new server; `settings` are extra `postgresql.conf` parameters."""
         directory = Path(tempfile.mkdtemp(prefix="clientela-pg-"))
         if os.geteuid() == 0:
             shutil.chown(directory, "nobody", "nogroup")
@@ -54,7 +55,8 @@ class PostgresServer:
                        check=True, capture_output=True)
         port = free_port()
         options = (f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+                   + "".join(f" -c {name}={value}" for name, value in (settings or {}).items()))
         subprocess.run(_as_server_user([_pg_bin("pg_ctl"), "-D", str(data), "-l",
                                         str(directory / "log"), "-o", options, "-w", "start"]),
                        check=True, capture_output=True)

@@ -77,6 +77,43 @@ class Settings(BaseSettings):
         True, description="`clientela serve` runs the background worker beside itself; set "
         "false when `clientela worker` processes run elsewhere."
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8000", description="Address customers reach Clientela at, for "
+        "unsubscribe, tracking and preference links in e-mails; campaigns need https in production."
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP relay that sends e-mail; unset, messages are written as .eml "
+        "files under DATA_DIR/outbox and listed in the dashboard."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP relay.")
+    smtp_tls: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="How the SMTP connection is encrypted: STARTTLS, TLS from the "
+        "start (port 465), or none (local relays only)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP user name, if the relay asks.")
+    smtp_password: str | None = Field(None, description="SMTP password, if the relay asks.")
+    smtp_connections: int = Field(
+        4, ge=1, le=64, description="SMTP connections used at once by one sending worker."
+    )
+    mail_from: str = Field(
+        "Clientela <no-reply@localhost>", description="Sender of every e-mail (From:)."
+    )
+    shop_name: str = Field("Minha Loja", description="The shop's name in e-mails and pages.")
+    shop_color: str = Field(
+        "#0f766e", pattern=r"^#[0-9a-fA-F]{6}$", description="The shop's colour in e-mails."
+    )
+    shop_logo_url: str | None = Field(None, description="Logo shown at the top of e-mails.")
+    shop_address: str | None = Field(
+        None, description="Postal address in the footer of marketing e-mails."
+    )
+    mail_events_secret: str | None = Field(
+        None, description="Secret that signs bounce and complaint reports posted to "
+        "/integrations/email/events; unset, that endpoint answers 404."
+    )
+    marketing_cap_per_week: int = Field(
+        3, ge=1, description="Most marketing e-mails (campaigns and scenarios together) one "
+        "customer receives in any 7 days."
+    )
     ingest_socket: Path | None = Field(
         None, description="Unix socket of the ingestion writer process. `clientela serve` "
         "sets it on SQLite for its HTTP workers; unset, each process writes events itself."
@@ -98,6 +135,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CLIENTELA_SECRET_KEY must be set to a private value outside development"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _public_url_is_web(self) -> Settings:
+        if not self.public_url.startswith(("http://", "https://")):
+            raise ValueError("CLIENTELA_PUBLIC_URL must start with http:// or https://")
         return self
 
     @property

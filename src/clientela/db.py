@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from clientela.config import Settings, get_settings
@@ -223,10 +224,14 @@ def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
         sql = sql.replace("?", "%s")
     # The driver's own cursor, in the session's transaction: plain tuples, not Row objects
     # (making a Row costs more than reading it, on reads of millions of rows).
+    dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql, tuple(params))
         return list(cursor.fetchall())
+    except dbapi.Error as error:  # as SQLAlchemy would raise it (OperationalError, ...)
+        raise DBAPIError.instance(sql, params, error, dbapi.Error,
+                                  dialect=connection.dialect) from error
     finally:
         cursor.close()
 

@@ -7,6 +7,7 @@ def load_all() -> None:
     """Register every table on `Base.metadata`."""
     import clientela.commerce.models
     import clientela.customers.models
+    import clientela.messaging.models
     import clientela.segments.models
     import clientela.team.models
     import clientela.tracking.models  # noqa: F401

@@ -19,6 +19,7 @@ from clientela.api.routes import (
     customers,
     health,
     integrations,
+    messaging,
     segments,
     tracking,
 )
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.key_cache = KeyCache(engine)
     errors.install(app)
     for router in (health.router, tracking.router, customers.router, commerce.router,
-                   integrations.router, segments.router, analytics.router):
+                   integrations.router, segments.router, analytics.router, messaging.router):
         app.include_router(router)
     web.install(app, settings)
     app.add_middleware(IngestionCORS)

@@ -146,3 +146,23 @@ class IdentityConflict(Base):
     value: Mapped[str] = mapped_column(String(320))
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+SUPPRESSION_REASONS = ("hard_bounce", "complaint", "manual")
+
+
+class Suppression(Base):
+    """An address no marketing e-mail goes to (it bounced for good, complained, or was put
+    here by hand), whoever it belongs to now."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (
+        CheckConstraint("reason IN ('hard_bounce','complaint','manual')", name="reason"),
+    )
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)  # normalised
+    reason: Mapped[str] = mapped_column(String(16))
+    # Whose address it was when suppressed (for erase and export); null when unknown.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    detail: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from clientela.core.clock import utcnow
@@ -15,11 +15,14 @@ from clientela.core.errors import InvalidInput, NotFound
 from clientela.core.types import db_json, db_time
 from clientela.customers.models import (
     CONSENT_STATES,
+    SUPPRESSION_REASONS,
     Customer,
     CustomerTag,
     Identity,
+    Suppression,
     TraitChange,
 )
+from clientela.customers.normalize import normalize_email
 from clientela.customers.traits import (
     PROFILE_COLUMNS,
     TraitUpdate,
@@ -365,3 +368,34 @@ _RFM = ("rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group", "rfm_at")
 _SET_RFM = "UPDATE customers SET " + ", ".join(f"{name} = ?" for name in _RFM) + " WHERE id = ?"
 _CLEAR_RFM = ("UPDATE customers SET " + ", ".join(f"{name} = NULL" for name in _RFM)
               + " WHERE rfm_at IS NOT NULL AND rfm_at <> ?")
+
+
+def suppress(*, session: Session, email: str, reason: str, detail: str | None = None,
+             at: datetime | None = None) -> bool:
+    """Stop all marketing e-mail to `email` (a hard bounce, a complaint, or by hand); True
+    when it was not suppressed before. The customer who owns it is remembered."""
+    if reason not in SUPPRESSION_REASONS:
+        raise InvalidInput(f"reason: must be one of {', '.join(SUPPRESSION_REASONS)}",
+                           code="invalid_reason")
+    address = normalize_email(email)
+    if address is None:
+        raise InvalidInput("email: must be an e-mail address", code="invalid_email")
+    if session.get(Suppression, address) is not None:
+        return False
+    owner = identity_owner(session=session, kind="email", value=address)
+    session.add(Suppression(email=address, reason=reason, customer_id=owner,
+                            detail=detail[:500] if detail else None, created_at=at or utcnow()))
+    session.flush()
+    return True
+
+
+def unsuppress(*, session: Session, email: str) -> None:
+    """Allow marketing e-mail to `email` again."""
+    session.execute(delete(Suppression).where(Suppression.email == (normalize_email(email) or "")))
+
+
+def reachable_by_email() -> ColumnElement[bool]:
+    """A condition on customers: may receive marketing e-mail now (an address, consent
+    given, the address not suppressed)."""
+    return and_(Customer.email.is_not(None), Customer.email_marketing == "subscribed",
+                ~exists(select(Suppression.email).where(Suppression.email == Customer.email)))

@@ -17,6 +17,7 @@ from clientela.team.models import KEY_KINDS, ROLES, ApiKey, User
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 KEY_PREFIXES = {"write": "cw_", "secret": "cs_"}
+INTERNAL_PREFIX = "internal"  # the prefix of internal sources (see internal_source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +103,18 @@ def find_key(*, session: Session, key: str, kind: str) -> ApiKey | None:
         select(ApiKey).where(ApiKey.key_hash == hash_key(key), ApiKey.kind == kind,
                              ApiKey.revoked_at.is_(None))
     )
+
+
+def internal_source(*, session: Session, name: str) -> int:
+    """The id of a source for events Clientela records itself (e-mail opens, clicks): a
+    write key nobody holds, revoked from birth so it can never be used to send events."""
+    found = session.scalar(select(ApiKey.id).where(ApiKey.name == name,
+                                                   ApiKey.prefix == INTERNAL_PREFIX))
+    if found is not None:
+        return int(found)
+    now = utcnow()
+    row = ApiKey(kind="write", name=name, prefix=INTERNAL_PREFIX,
+                 key_hash=hash_key(secrets.token_urlsafe(32)), created_at=now, revoked_at=now)
+    session.add(row)
+    session.flush()
+    return row.id

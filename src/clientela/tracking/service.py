@@ -19,7 +19,7 @@ from clientela.customers import merging as customer_merging
 from clientela.customers import service as customers
 from clientela.db import driver_query_in
 from clientela.tracking.identity import IdentityResolver
-from clientela.tracking.schemas import Rejection, parse_batch, parse_event
+from clientela.tracking.schemas import IncomingEvent, Rejection, parse_batch, parse_event
 from clientela.tracking.store import PendingEvent, TimeTexts, append_events, pending
 
 # What one batch may take once stored; the 500 KB body limit alone does not bound it.
@@ -90,6 +90,24 @@ def record_batches(*, session: Session, batches: Sequence[tuple[int, list[Pendin
     customers.apply_trait_observations(session=session, observations=_traits(events, owners),
                                        source="identify", default_region=default_region)
     return _tally(batches, {id(event) for event in events})
+
+
+def record_for_customer(*, session: Session, source_id: int, customer_id: int, event: str,
+                        properties: dict[str, Any], at: datetime, message_id: str) -> bool:
+    """Store a track event Clientela itself saw a known customer do (an e-mail opened, a
+    link clicked): no identity to resolve. False when its messageId was stored before."""
+    call = IncomingEvent(type="track", message_id=message_id, user_id=None, anonymous_id=None,
+                         event=event, timestamp=at, original_timestamp=None, sent_at=None,
+                         received_at=at, properties=properties, context={}, details={})
+    fresh = [stored for _source, stored in _unseen(session, [(source_id, [pending(call)])])]
+    if not fresh:
+        return False
+    owner = customers.surviving_id(session=session, customer_id=customer_id)
+    customer_merging.lock_live(session=session, customer_ids=[owner])
+    append_events(session=session, sources=[source_id], events=fresh, owners=[owner],
+                  origins=[customer_id])
+    customers.record_activity(session=session, activity=_activity(fresh, [owner]))
+    return True
 
 
 def _tally(batches: Sequence[tuple[int, list[PendingEvent]]], stored: set[int]

@@ -19,7 +19,7 @@ from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
 from clientela.team import service as team
 from clientela.tracking import queries as event_queries
-from clientela.web import insights
+from clientela.web import insights, recipients
 from clientela.web.pages import HERE, SignInRequired, UserDep, page
 
 router = APIRouter(include_in_schema=False)
@@ -128,6 +128,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(insights.router)
+    app.include_router(recipients.router)
 
     @app.exception_handler(SignInRequired)
     async def _to_login(_request: Request, _error: Exception) -> Response:

@@ -21,6 +21,7 @@ from clientela.analytics import tasks as analytics_tasks
 from clientela.commerce import tasks as commerce_tasks
 from clientela.config import Settings
 from clientela.db import build_engine
+from clientela.messaging import tasks as messaging_tasks
 from clientela.segments import tasks as segment_tasks
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ SCHEDULE: tuple[tuple[str, crontab, Job], ...] = (
     ("segments.refresh_segments", crontab(minute="*"), segment_tasks.refresh_segments),
     ("segments.recompute_segments", crontab(minute="*/15"),
      segment_tasks.recompute_segments),
+    ("messaging.send_campaigns", crontab(minute="*"), messaging_tasks.send_campaigns),
+    ("messaging.read_bounces", crontab(minute="*"), messaging_tasks.read_bounces),
     ("analytics.compute_rfm", crontab(minute="15", hour="3"), analytics_tasks.compute_rfm),
     ("analytics.refresh_predictions", crontab(minute="30", hour="3"),
      analytics_tasks.refresh_predictions),

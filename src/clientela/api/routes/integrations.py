@@ -1,5 +1,5 @@
-"""Webhooks from store platforms: /integrations/shopify/webhooks and
-/integrations/woocommerce/webhooks."""
+"""Webhooks: from store platforms (/integrations/shopify/webhooks,
+/integrations/woocommerce/webhooks) and from mail relays (/integrations/email/events)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ from clientela.commerce import woocommerce
 from clientela.commerce.payloads import signed
 from clientela.commerce.webhooks import receive_shopify, receive_woocommerce
 from clientela.config import Settings
+from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput, NotFound, Unauthorized
 from clientela.db import session_scope
+from clientela.messaging import service as messaging
+from clientela.messaging.bounces import mail_report
 
 router = APIRouter(prefix="/integrations", tags=["integrations"], include_in_schema=False)
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
@@ -66,6 +69,37 @@ async def woocommerce_webhook(request: Request) -> FastJSONResponse:
                            code="invalid_webhook")
     return await _receive(request, partial(receive_woocommerce, topic=topic,
                                            payload=_object(body)))
+
+
+@router.post("/email/events")
+async def email_events(request: Request) -> FastJSONResponse:
+    """Bounces and complaints from a mail relay, signed like Shopify's webhooks (base64
+    HMAC-SHA256 of the body in X-Clientela-Signature): `{"message_id", "type":
+    "hard_bounce" | "soft_bounce" | "complaint", "detail"?}`, or `{"events": [...]}`."""
+    settings: Settings = request.app.state.settings
+    if not settings.mail_events_secret:
+        raise NotFound("e-mail events are not configured (CLIENTELA_MAIL_EVENTS_SECRET)",
+                       code="not_configured")
+    body = await _body(request)
+    if not signed(body, request.headers.get("x-clientela-signature"),
+                  settings.mail_events_secret):
+        raise Unauthorized("X-Clientela-Signature: does not match the body",
+                           code="invalid_signature")
+    payload = _object(body)
+    reports = payload.get("events", [payload])
+    if not isinstance(reports, list) or not 0 < len(reports) <= 1000:
+        raise InvalidInput("events: must be a list of 1 to 1000 reports", code="invalid_report")
+    parsed = [mail_report(report, f"events[{index}]") for index, report in enumerate(reports)]
+    engine = request.app.state.engine
+
+    def apply() -> int:
+        with session_scope(engine) as session:
+            for report in parsed:
+                messaging.record_bounce(session=session, message_id=report.message_id,
+                                        kind=report.kind, at=utcnow(), detail=report.detail)
+        return len(parsed)
+
+    return FastJSONResponse({"success": True, "recorded": await run_in_threadpool(apply)})
 
 
 async def _receive(request: Request, receive: Callable[..., bool]) -> FastJSONResponse:

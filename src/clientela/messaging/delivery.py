@@ -1,0 +1,239 @@
+"""Sending a campaign: due deliveries are claimed a batch at a time, checked again (consent,
+suppression, the weekly cap), rendered, handed to the transport, and their outcome recorded.
+
+Exactly once: a delivery is claimed ("sending", with this sender's run id) and committed
+before its message goes out, and marked sent after. A sender that dies in between leaves
+rows in "sending"; once their lease has passed, the next sender marks them "unconfirmed"
+and never sends them again, so nobody receives a campaign twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from clientela.config import Settings
+from clientela.core.types import db_time
+from clientela.customers import service as customers
+from clientela.customers.models import Customer
+from clientela.db import driver_executemany, session_scope
+from clientela.messaging import service
+from clientela.messaging.compose import Envelope, Outgoing, compose, sender_domain
+from clientela.messaging.context import customer_context
+from clientela.messaging.models import Campaign, Delivery
+from clientela.messaging.templates import Brand, TemplateParts, render
+from clientela.messaging.tokens import sign
+from clientela.messaging.tracking import tracked
+from clientela.messaging.transport import Outcome, Transport
+
+RECIPIENT = "recipient"  # the purpose of the token in unsubscribe and preference links
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Sender:
+    """One sending run: where messages go, the clock, and this run's id."""
+
+    settings: Settings
+    engine: Engine
+    transport: Transport
+    now: Callable[[], datetime]
+    run: str = field(default_factory=lambda: secrets.token_hex(8))
+    batch: int = 200
+    lease: timedelta = timedelta(minutes=10)
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    skipped: int = 0
+    unconfirmed: int = 0
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery_id: int
+    customer_id: int
+    email: str
+    attempts: int  # this one included
+
+
+def recipient_links(settings: Settings, delivery_id: int) -> tuple[str, str]:
+    """(unsubscribe URL, preferences URL) of one delivery."""
+    token = sign(secret=settings.secret_key, purpose=RECIPIENT, value=str(delivery_id))
+    base = settings.public_url.rstrip("/")
+    return f"{base}/u/{token}", f"{base}/u/{token}/preferences"
+
+
+def brand_of(settings: Settings) -> Brand:
+    return Brand(shop_name=settings.shop_name, color=settings.shop_color,
+                 logo_url=settings.shop_logo_url, address=settings.shop_address)
+
+
+def deliver_campaign(sender: Sender, campaign_id: int) -> Tally:
+    """Send everything of the campaign that is due now; returns what happened."""
+    async def run() -> Tally:
+        try:
+            return await deliver(sender, campaign_id)
+        finally:
+            await sender.transport.close()
+    return asyncio.run(run())
+
+
+async def deliver(sender: Sender, campaign_id: int) -> Tally:
+    tally = Tally()
+    with session_scope(sender.engine) as session:
+        tally.unconfirmed = _give_up_stale(session, sender, campaign_id)
+        campaign = service.get_campaign(session=session, campaign_id=campaign_id)
+        parts = service.parts_of(service.get_template(session=session,
+                                                      template_id=campaign.template_id),
+                                 campaign.subject)
+        throttle, track = campaign.throttle_per_second, campaign.tracking
+    # A pipeline: the next batch is claimed and rendered (in a thread) while this one is
+    # on the wire, so the relay's time and ours overlap.
+    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, parts, track)
+    while True:
+        started = time.monotonic()
+        claimed, messages, skipped = await upcoming
+        tally.skipped += skipped
+        if not claimed and not skipped:
+            break
+        sending = asyncio.gather(*(sender.transport.send(message) for message in messages))
+        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, parts, track)
+        outcomes = await sending
+        with session_scope(sender.engine) as session:
+            _record(session, sender, claimed, messages, outcomes, tally)
+        if throttle and claimed:
+            await asyncio.sleep(max(0.0, len(claimed) / throttle
+                                    - (time.monotonic() - started)))
+    with session_scope(sender.engine) as session:
+        service.finish_if_done(session=session, campaign_id=campaign_id, now=sender.now())
+    return tally
+
+
+def _next_batch(sender: Sender, campaign_id: int, parts: TemplateParts, track: bool
+                ) -> tuple[list[_Claimed], list[Outgoing], int]:
+    """Claim the next due deliveries and render their messages: (claimed, their messages,
+    how many were skipped instead)."""
+    with session_scope(sender.engine) as session:
+        claimed, skipped = _claim(session, sender, campaign_id)
+    return claimed, _prepare(sender, campaign_id, parts, claimed, track), skipped
+
+
+def _give_up_stale(session: Session, sender: Sender, campaign_id: int) -> int:
+    """Deliveries another sender claimed and never reported on, past their lease: it may
+    have sent them, so they are not sent again."""
+    result = session.execute(update(Delivery).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == "sending",
+        Delivery.claimed_at <= sender.now() - sender.lease,
+    ).values(status="unconfirmed", detail="the sender stopped while sending it"))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _claim(session: Session, sender: Sender, campaign_id: int) -> tuple[list[_Claimed], int]:
+    """Claim the next due deliveries; those whose customer may no longer receive marketing
+    e-mail, or reached the weekly cap, are skipped instead. (claimed, how many skipped)"""
+    now = sender.now()
+    due = select(Delivery.id, Delivery.customer_id, Delivery.attempts).where(
+        Delivery.campaign_id == campaign_id, Delivery.status == "pending",
+        Delivery.due_at <= now).order_by(Delivery.due_at, Delivery.id).limit(sender.batch)
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    rows = session.execute(due).all()
+    if not rows:
+        return [], 0
+    ids = [customer_id for _, customer_id, _ in rows]
+    reachable = {cid: str(email) for cid, email in session.execute(
+        select(Customer.id, Customer.email).where(
+            Customer.id.in_(ids), Customer.merged_into_id.is_(None),
+            customers.reachable_by_email())).tuples()}
+    capped = _at_weekly_cap(session, ids, now, sender.settings.marketing_cap_per_week)
+    claimed, skipped = [], []
+    for delivery_id, customer_id, attempts in rows:
+        if customer_id not in reachable:
+            skipped.append((delivery_id, "no longer reachable: no consent or address"))
+        elif customer_id in capped:
+            skipped.append((delivery_id, "weekly cap reached"))
+        else:
+            claimed.append(_Claimed(delivery_id, customer_id, reachable[customer_id],
+                                    attempts + 1))
+    for delivery_id, why in skipped:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id)
+                        .values(status="skipped", detail=why))
+    if claimed:
+        session.execute(update(Delivery).where(
+            Delivery.id.in_([c.delivery_id for c in claimed])).values(
+            status="sending", claimed_at=now, claimed_by=sender.run,
+            attempts=Delivery.attempts + 1))
+    return claimed, len(skipped)
+
+
+def _at_weekly_cap(session: Session, customer_ids: list[int], now: datetime, cap: int
+                   ) -> set[int]:
+    sent = session.execute(select(Delivery.customer_id).where(
+        Delivery.customer_id.in_(customer_ids), Delivery.status == "sent",
+        Delivery.sent_at > now - timedelta(days=7)).group_by(Delivery.customer_id)
+        .having(func.count() >= cap)).scalars().all()
+    return set(sent)
+
+
+def _prepare(sender: Sender, campaign_id: int, parts: TemplateParts,
+             claimed: list[_Claimed], track: bool) -> list[Outgoing]:
+    settings, now = sender.settings, sender.now()
+    brand, domain = brand_of(settings), sender_domain(settings.mail_from)
+    messages = []
+    with session_scope(sender.engine, writes=False) as session:
+        for item in claimed:
+            unsubscribe_url, preferences_url = recipient_links(settings, item.delivery_id)
+            context = customer_context(session=session, customer_id=item.customer_id,
+                                       store_currency=settings.store_currency, now=now)
+            rendered = render(parts, context, brand=brand, unsubscribe_url=unsubscribe_url,
+                              preferences_url=preferences_url)
+            if track:
+                rendered = replace(rendered, html=tracked(rendered.html, settings=settings,
+                                                          delivery_id=item.delivery_id))
+            message_id = (f"<c{campaign_id}.d{item.delivery_id}.{secrets.token_hex(4)}"
+                          f"@{domain}>")
+            messages.append(compose(rendered, Envelope(
+                sender=settings.mail_from, to=item.email, message_id=message_id,
+                unsubscribe_url=unsubscribe_url, date=now)))
+    return messages
+
+
+def _record(session: Session, sender: Sender, claimed: list[_Claimed],
+            messages: list[Outgoing], outcomes: list[Outcome], tally: Tally) -> None:
+    moment = db_time(sender.now())
+    sent, failed, later = [], [], []
+    for item, message, outcome in zip(claimed, messages, outcomes, strict=True):
+        if outcome.sent:
+            sent.append((moment, message.message_id, item.email, item.delivery_id))
+        elif outcome.permanent or item.attempts >= MAX_ATTEMPTS:
+            failed.append(((outcome.detail or "refused")[:500], item.delivery_id))
+        else:
+            retry = db_time(sender.now() + service.retry_after(item.attempts))
+            later.append(((outcome.detail or "refused for now")[:500], retry, item.delivery_id))
+    driver_executemany(session, "UPDATE deliveries SET status = 'sent', sent_at = ?, "
+                       "message_id = ?, email = ?, detail = NULL WHERE id = ?", sent)
+    driver_executemany(session, "UPDATE deliveries SET status = 'failed', detail = ? "
+                       "WHERE id = ?", failed)
+    driver_executemany(session, "UPDATE deliveries SET status = 'pending', detail = ?, "
+                       "due_at = ? WHERE id = ?", later)
+    tally.sent += len(sent)
+    tally.failed += len(failed)
+    tally.retrying += len(later)
+
+
+def campaigns_to_send(*, session: Session, now: datetime) -> list[int]:
+    """Campaigns that are sending and have deliveries due (or stale claims to settle)."""
+    return list(session.scalars(select(Campaign.id).where(
+        Campaign.status == "sending", Campaign.id.in_(select(Delivery.campaign_id).where(
+            Delivery.status.in_(("pending", "sending")), Delivery.due_at <= now)))))
