@@ -85,3 +85,21 @@ def test_a_reply_frame_gives_back_the_outcome(result, error, expected):
     else:
         assert str(outcome) == str(expected)
         assert getattr(outcome, "code", None) == getattr(expected, "code", None)
+
+
+def test_changes_come_back_equal_whether_remembered_or_not():
+    views = [{"type": "track", "anonymousId": f"a-{n}", "event": "Product Viewed",
+              "messageId": f"v-{n}", "properties": {"product_id": "P1", "price": 10.5}}
+             for n in range(3)]
+    order = {"type": "track", "anonymousId": "a-9", "event": "Order Completed",
+             "messageId": "o-1", "properties": {"order_id": "o-1", "products": [
+                 {"product_id": f"P{n}", "name": "x" * 40, "price": 1} for n in range(60)]}}
+    events, rejected = validated_batch({"batch": [*views, order]}, received_at=RECEIVED,
+                                       body_bytes=9000, currency="BRL")
+    assert rejected == []
+    decoded = wire.decode_events(wire.encode_events(events))
+    assert decoded == events
+    assert decoded[0].commerce == Change(event="Product Viewed", lines=(
+        Line(product_id="P1", price_cents=1050),))
+    assert decoded[0].commerce is decoded[2].commerce  # read once, shared: it is immutable
+    assert len(decoded[3].commerce.lines) == 60

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from clientela.commerce.ecommerce import (
@@ -51,15 +51,12 @@ class _CartBook:
         self.session = session
         self.currency = currency
         ids = {item.change.cart_id for item in happened if item.change.cart_id}
-        self.by_id = {cart.external_id: cart for cart in session.scalars(select(Cart).where(
-            Cart.source == EVENTS_SOURCE, Cart.external_id.in_(ids)))} if ids else {}
+        self.by_id = {cart.external_id: cart for cart in session.scalars(
+            _CARTS_BY_ID, {"ids": sorted(ids)})} if ids else {}
         owners = {item.customer_id for item in happened if not item.change.cart_id}
         self.by_customer: dict[int, Cart] = {}
         if owners:
-            for cart in session.scalars(select(Cart).where(
-                    Cart.source == EVENTS_SOURCE, Cart.external_id.is_(None),
-                    Cart.customer_id.in_(owners), Cart.status != "converted")
-                    .order_by(Cart.updated_at)):
+            for cart in session.scalars(_CUSTOMER_CARTS, {"owners": sorted(owners)}):
                 self.by_customer[cart.customer_id] = cart  # the most recent one wins
 
     def find(self, item: Happened) -> Cart | None:
@@ -84,6 +81,15 @@ class _CartBook:
         else:
             self.by_customer[item.customer_id] = cart
         return cart
+
+
+# Built once: statements cost more to build than to run on the few carts a write touches.
+_CARTS_BY_ID = select(Cart).where(Cart.source == EVENTS_SOURCE,
+                                  Cart.external_id.in_(bindparam("ids", expanding=True)))
+_CUSTOMER_CARTS = (select(Cart).where(Cart.source == EVENTS_SOURCE, Cart.external_id.is_(None),
+                                      Cart.customer_id.in_(bindparam("owners", expanding=True)),
+                                      Cart.status != "converted")
+                   .order_by(Cart.updated_at))
 
 
 def _change_items(cart: Cart, change: Change) -> None:

@@ -17,7 +17,7 @@ creator commits first and the keeper finds the order.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from clientela.commerce.ecommerce import Change, Happened
@@ -44,9 +44,7 @@ def take_early_events(*, session: Session, keys: set[str]) -> dict[str, list[Hap
     """The events kept for these orders (which start now), oldest first; they stop waiting."""
     if not keys:
         return {}
-    rows = session.scalars(select(EarlyOrderEvent)
-                           .where(EarlyOrderEvent.order_external_id.in_(keys))
-                           .order_by(EarlyOrderEvent.id)).all()
+    rows = session.scalars(_KEPT, {"keys": sorted(keys)}).all()
     early: dict[str, list[Happened]] = {}
     for row in rows:
         early.setdefault(row.order_external_id, []).append(Happened(
@@ -57,6 +55,11 @@ def take_early_events(*, session: Session, keys: set[str]) -> dict[str, list[Hap
                         .where(EarlyOrderEvent.id.in_([row.id for row in rows]))
                         .execution_options(synchronize_session=False))
     return early
+
+
+_KEPT = (select(EarlyOrderEvent)
+         .where(EarlyOrderEvent.order_external_id.in_(bindparam("keys", expanding=True)))
+         .order_by(EarlyOrderEvent.id))
 
 
 def keep_early_event(*, session: Session, item: Happened) -> None:

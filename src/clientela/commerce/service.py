@@ -109,10 +109,15 @@ def _apply_orders(session: Session, happened: list[Happened], products: dict[str
 def _locked_orders(session: Session, keys: set[str]) -> dict[str, Order]:
     """The events source's orders with these external ids, locked until commit (in id order,
     so writers cannot deadlock on them; NO KEY: rows that point at them can still be added)."""
-    return {order.external_id: order for order in session.scalars(
-        select(Order).where(Order.source == EVENTS_SOURCE, Order.external_id.in_(keys))
-        .order_by(Order.id).with_for_update(key_share=True)
-        .execution_options(populate_existing=True))}
+    return {order.external_id: order
+            for order in session.scalars(_EVENT_ORDERS, {"keys": sorted(keys)})}
+
+
+# Built once: most writes hold an order, and building the statement cost more than running it.
+_EVENT_ORDERS = (select(Order).where(Order.source == EVENTS_SOURCE,
+                                     Order.external_id.in_(bindparam("keys", expanding=True)))
+                 .order_by(Order.id).with_for_update(key_share=True)
+                 .execution_options(populate_existing=True))
 
 
 def _apply_order_event(session: Session, order: Order, item: Happened,
@@ -353,11 +358,14 @@ def _settle(session: Session, order: Order, exchange: Exchange) -> None:
     database, under the order's lock), at most the total; an order refunded in full is
     `refunded` (a cancelled one stays cancelled); a refunded order brings no revenue, even
     when the platform says so without listing its refunds."""
-    refunds = session.scalar(select(func.coalesce(func.sum(Refund.amount_cents), 0))
-                             .where(Refund.order_id == order.id))
+    refunds = session.scalar(_REFUNDED, {"order_id": order.id})
     order.refunded_cents, order.status, order.net_store_cents = settlement(
         status=order.status, total_cents=order.total_cents, refunds_cents=int(refunds or 0),
         currency=order.currency, exchange=exchange)
+
+
+_REFUNDED = (select(func.coalesce(func.sum(Refund.amount_cents), 0))
+             .where(Refund.order_id == bindparam("order_id")))
 
 
 def settlement(*, status: str, total_cents: int, refunds_cents: int, currency: str,

@@ -4,7 +4,8 @@ SQLite has one write slot. With a writer thread in each HTTP worker, each commit
 that worker's requests and the writer shares its process's interpreter with the HTTP work.
 Here every worker sends its validated calls over a Unix socket to this one process, whose
 writer thread commits everything waiting at once; the workers parse the next requests
-meanwhile, on the other core.
+meanwhile, on the other core. Each connection's thread decodes its requests as they arrive,
+while the writer thread is inside SQLite, so the writer only writes.
 
 `WriterProcess` (used by `clientela serve`) starts, watches and stops it.
 """
@@ -114,10 +115,16 @@ def _serve_connection(connection: socket.socket, writer: IngestWriter) -> None:
     try:
         while (body := _read_frame(connection)) is not None:
             job_id, source_id, count, payload = wire.decode_request(body)
-            job = Job(source_id, count, partial(reply, job_id),
-                      load=partial(wire.decode_events, payload))
             try:
-                writer.enqueue(job)
+                # Decoded here, not by the writer thread: this runs while the writer waits
+                # on SQLite (which lets go of the GIL), off the path every commit waits on.
+                events = wire.decode_events(payload)
+            except Exception as error:
+                log.exception("could not decode an ingestion request")
+                reply(job_id, None, error)
+                continue
+            try:
+                writer.enqueue(Job(source_id, count, partial(reply, job_id), events))
             except ClientelaError as error:
                 reply(job_id, None, error)
     except (OSError, ValueError, struct.error) as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime
 from enum import IntEnum
+from functools import lru_cache
 
 import orjson
 from sqlalchemy.exc import DataError
@@ -82,11 +83,33 @@ def decode_reply(body: bytes) -> tuple[int, Recorded | BaseException]:
 
 
 def encode_events(events: list[PendingEvent]) -> bytes:
-    """Calls in storage form as one JSON array."""
+    """Calls in storage form as one JSON array (each e-commerce change as JSON text in it,
+    so that the writer can recognise a change it has already read)."""
     return orjson.dumps([
         [e.message_id, e.type, e.event, e.user_id, e.anonymous_id, e.previous_id,
-         e.traits or None, e.locale, e.commerce and e.commerce.as_wire(), e.row]
+         e.traits or None, e.locale, e.commerce and _change_text(e.commerce), e.row]
         for e in events])
+
+
+def _change_text(change: Change) -> str:
+    return orjson.dumps(change.as_wire()).decode()
+
+
+def _change(text: str) -> Change:
+    """A change read from its text. Short ones (a product viewed, added or removed: most of
+    them, and the same few again and again) are remembered: the same text gives the same
+    immutable value, read once; long ones (orders) are rarely seen twice."""
+    if len(text) <= _REMEMBERED_CHANGE_CHARS:
+        return _short_change(text)
+    return Change.from_wire(orjson.loads(text))
+
+
+_REMEMBERED_CHANGE_CHARS = 2000  # with the cache's size, at most ~8 MB remembered
+
+
+@lru_cache(maxsize=4096)
+def _short_change(text: str) -> Change:
+    return Change.from_wire(orjson.loads(text))
 
 
 def decode_events(payload: bytes) -> list[PendingEvent]:
@@ -103,5 +126,5 @@ def decode_events(payload: bytes) -> list[PendingEvent]:
             message_id=message_id, type=kind, event=name, user_id=user_id,
             anonymous_id=anonymous_id, previous_id=previous_id, timestamp=moment,
             traits=traits or {}, locale=locale,
-            commerce=commerce and Change.from_wire(commerce), row=tuple(row)))
+            commerce=commerce and _change(commerce), row=tuple(row)))
     return events

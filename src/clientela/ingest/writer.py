@@ -5,8 +5,7 @@ one group is being written, the next requests queue up and go together in the ne
 commit, so the cost of a durable commit is shared by everyone waiting.
 
 The writer does not care where a job comes from: `submit` queues calls from the same
-process; the writer process (`ingest.process`) queues jobs that arrived over its socket,
-whose calls are decoded by this thread when their turn comes.
+process; the writer process (`ingest.process`) queues jobs that arrived over its socket.
 """
 
 from __future__ import annotations
@@ -46,14 +45,12 @@ Settle = Callable[[Recorded | None, BaseException | None], None]
 
 @dataclass(slots=True)
 class Job:
-    """Calls from one request: `events`, or `load` to decode them when their turn comes (they
-    came over a socket). `settle` hears the outcome, from the writer thread."""
+    """Calls from one request; `settle` hears the outcome, from the writer thread."""
 
     source_id: int
     count: int
     settle: Settle
-    events: list[PendingEvent] | None = None
-    load: Callable[[], list[PendingEvent]] | None = None
+    events: list[PendingEvent]
 
 
 async def answer(future: asyncio.Future[Recorded]) -> Recorded:
@@ -127,7 +124,7 @@ class IngestWriter:
         def settle(result: Recorded | None, error: BaseException | None) -> None:
             loop.call_soon_threadsafe(_settle, future, result, error)
 
-        self.enqueue(Job(source_id, len(events), settle, events=events))
+        self.enqueue(Job(source_id, len(events), settle, events))
         return await answer(future)
 
     def _wait_for_work(self) -> bool:
@@ -159,7 +156,7 @@ class IngestWriter:
                 # another process held it goes into this commit too.
                 with self._lock:
                     group = self._take_group()
-                    self._write_group(_loaded(group))
+                    self._write_group(group)
             except Exception:
                 # The thread must outlive anything a group does to it (a lock file that
                 # cannot be opened, a broken reply channel): fail the group and go on.
@@ -206,7 +203,7 @@ class IngestWriter:
         try:
             with session_scope(self.engine) as session:
                 results = record_batches(
-                    session=session, batches=[(job.source_id, job.events or []) for job in group],
+                    session=session, batches=[(job.source_id, job.events) for job in group],
                     default_region=self.default_region, exchange=self.exchange,
                     catalog=self.catalog)
         except BaseException:
@@ -214,21 +211,6 @@ class IngestWriter:
             raise
         self.catalog.keep()
         return results
-
-
-def _loaded(group: list[Job]) -> list[Job]:
-    """The jobs whose calls could be loaded; the others are told why not."""
-    ready = []
-    for job in group:
-        if job.events is None and job.load is not None:
-            try:
-                job.events = job.load()
-            except Exception as error:
-                log.exception("could not load an ingestion job")
-                _settle_job(job, None, error)
-                continue
-        ready.append(job)
-    return ready
 
 
 def _fail(group: list[Job], error: BaseException) -> None:
