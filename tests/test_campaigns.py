@@ -50,7 +50,11 @@ def test_a_campaign_reaches_exactly_those_who_may_receive_it_once(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     unsubscribe_url = message["List-Unsubscribe"].strip("<>")
     assert unsubscribe_url.startswith("https://crm.loja.example/u/")
-    assert message["Message-ID"].startswith(f"<c{campaign['id']}.d")
+    with session_scope(engine, writes=False) as session:
+        delivery = session.scalar(select(Delivery).where(Delivery.status == "sent"))
+        assert (delivery.message_id, delivery.email) == (message["Message-ID"],
+                                                         "ana@example.com")
+    assert message["Message-ID"].startswith(f"<d{delivery.id}.")
     html, text = body(message, "html"), body(message, "plain")
     assert "Olá Ana!" in html and unsubscribe_url in html
     assert text.startswith("Olá Ana! Ofertas: https://loja.example/ofertas")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all() -> None:
     """Register every table on `Base.metadata`."""
+    import clientela.automation.models
     import clientela.commerce.models
     import clientela.customers.models
     import clientela.messaging.models

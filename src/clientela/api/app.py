@@ -15,6 +15,7 @@ from clientela.api.deps import KeyCache
 from clientela.api.responses import FastJSONResponse
 from clientela.api.routes import (
     analytics,
+    automation,
     commerce,
     customers,
     health,
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.key_cache = KeyCache(engine)
     errors.install(app)
     for router in (health.router, tracking.router, customers.router, commerce.router,
-                   integrations.router, segments.router, analytics.router, messaging.router):
+                   integrations.router, segments.router, analytics.router, messaging.router,
+                   automation.router):
         app.include_router(router)
     web.install(app, settings)
     app.add_middleware(IngestionCORS)

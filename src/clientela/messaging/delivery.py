@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from clientela.config import Settings
@@ -65,6 +65,9 @@ class _Claimed:
     customer_id: int
     email: str
     attempts: int  # this one included
+    template_id: int
+    subject: str
+    tracking: bool
 
 
 def recipient_links(settings: Settings, delivery_id: int) -> tuple[str, str]:
@@ -79,8 +82,9 @@ def brand_of(settings: Settings) -> Brand:
                  logo_url=settings.shop_logo_url, address=settings.shop_address)
 
 
-def deliver_campaign(sender: Sender, campaign_id: int) -> Tally:
-    """Send everything of the campaign that is due now; returns what happened."""
+def deliver_campaign(sender: Sender, campaign_id: int | None) -> Tally:
+    """Send everything of the campaign (None: of the scenarios) that is due now; returns
+    what happened."""
     async def run() -> Tally:
         try:
             return await deliver(sender, campaign_id)
@@ -89,18 +93,18 @@ def deliver_campaign(sender: Sender, campaign_id: int) -> Tally:
     return asyncio.run(run())
 
 
-async def deliver(sender: Sender, campaign_id: int) -> Tally:
+async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
+    """Send what is due of one campaign, or (None) of the scenarios' messages."""
     tally = Tally()
+    throttle = None
     with session_scope(sender.engine) as session:
         tally.unconfirmed = _give_up_stale(session, sender, campaign_id)
-        campaign = service.get_campaign(session=session, campaign_id=campaign_id)
-        parts = service.parts_of(service.get_template(session=session,
-                                                      template_id=campaign.template_id),
-                                 campaign.subject)
-        throttle, track = campaign.throttle_per_second, campaign.tracking
+        if campaign_id is not None:
+            throttle = service.get_campaign(session=session,
+                                            campaign_id=campaign_id).throttle_per_second
     # A pipeline: the next batch is claimed and rendered (in a thread) while this one is
     # on the wire, so the relay's time and ours overlap.
-    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, parts, track)
+    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
     while True:
         started = time.monotonic()
         claimed, messages, skipped = await upcoming
@@ -108,64 +112,75 @@ async def deliver(sender: Sender, campaign_id: int) -> Tally:
         if not claimed and not skipped:
             break
         sending = asyncio.gather(*(sender.transport.send(message) for message in messages))
-        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, parts, track)
+        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
         outcomes = await sending
         with session_scope(sender.engine) as session:
             _record(session, sender, claimed, messages, outcomes, tally)
         if throttle and claimed:
             await asyncio.sleep(max(0.0, len(claimed) / throttle
                                     - (time.monotonic() - started)))
-    with session_scope(sender.engine) as session:
-        service.finish_if_done(session=session, campaign_id=campaign_id, now=sender.now())
+    if campaign_id is not None:
+        with session_scope(sender.engine) as session:
+            service.finish_if_done(session=session, campaign_id=campaign_id, now=sender.now())
     return tally
 
 
-def _next_batch(sender: Sender, campaign_id: int, parts: TemplateParts, track: bool
+def _next_batch(sender: Sender, campaign_id: int | None
                 ) -> tuple[list[_Claimed], list[Outgoing], int]:
     """Claim the next due deliveries and render their messages: (claimed, their messages,
     how many were skipped instead)."""
     with session_scope(sender.engine) as session:
         claimed, skipped = _claim(session, sender, campaign_id)
-    return claimed, _prepare(sender, campaign_id, parts, claimed, track), skipped
+    return claimed, _prepare(sender, claimed), skipped
 
 
-def _give_up_stale(session: Session, sender: Sender, campaign_id: int) -> int:
+def _of(campaign_id: int | None) -> ColumnElement[bool]:
+    """The deliveries of a campaign, or (None) of the scenarios."""
+    if campaign_id is None:
+        return Delivery.campaign_id.is_(None)
+    return Delivery.campaign_id == campaign_id
+
+
+def _give_up_stale(session: Session, sender: Sender, campaign_id: int | None) -> int:
     """Deliveries another sender claimed and never reported on, past their lease: it may
     have sent them, so they are not sent again."""
     result = session.execute(update(Delivery).where(
-        Delivery.campaign_id == campaign_id, Delivery.status == "sending",
+        _of(campaign_id), Delivery.status == "sending",
         Delivery.claimed_at <= sender.now() - sender.lease,
     ).values(status="unconfirmed", detail="the sender stopped while sending it"))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _claim(session: Session, sender: Sender, campaign_id: int) -> tuple[list[_Claimed], int]:
+def _claim(session: Session, sender: Sender, campaign_id: int | None
+           ) -> tuple[list[_Claimed], int]:
     """Claim the next due deliveries; those whose customer may no longer receive marketing
     e-mail, or reached the weekly cap, are skipped instead. (claimed, how many skipped)"""
     now = sender.now()
-    due = select(Delivery.id, Delivery.customer_id, Delivery.attempts).where(
-        Delivery.campaign_id == campaign_id, Delivery.status == "pending",
+    due = select(Delivery.id, Delivery.customer_id, Delivery.attempts, Delivery.template_id,
+                 Delivery.subject, Delivery.tracking).where(
+        _of(campaign_id), Delivery.status == "pending",
         Delivery.due_at <= now).order_by(Delivery.due_at, Delivery.id).limit(sender.batch)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     rows = session.execute(due).all()
     if not rows:
         return [], 0
-    ids = [customer_id for _, customer_id, _ in rows]
+    ids = [row.customer_id for row in rows]
     reachable = {cid: str(email) for cid, email in session.execute(
         select(Customer.id, Customer.email).where(
             Customer.id.in_(ids), Customer.merged_into_id.is_(None),
             customers.reachable_by_email())).tuples()}
     capped = _at_weekly_cap(session, ids, now, sender.settings.marketing_cap_per_week)
     claimed, skipped = [], []
-    for delivery_id, customer_id, attempts in rows:
-        if customer_id not in reachable:
-            skipped.append((delivery_id, "no longer reachable: no consent or address"))
-        elif customer_id in capped:
-            skipped.append((delivery_id, "weekly cap reached"))
+    for row in rows:
+        if row.customer_id not in reachable:
+            skipped.append((row.id, "no longer reachable: no consent or address"))
+        elif row.customer_id in capped:
+            skipped.append((row.id, "weekly cap reached"))
         else:
-            claimed.append(_Claimed(delivery_id, customer_id, reachable[customer_id],
-                                    attempts + 1))
+            claimed.append(_Claimed(row.id, row.customer_id, reachable[row.customer_id],
+                                    row.attempts + 1, row.template_id, row.subject,
+                                    row.tracking))
     for delivery_id, why in skipped:
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(status="skipped", detail=why))
@@ -186,23 +201,26 @@ def _at_weekly_cap(session: Session, customer_ids: list[int], now: datetime, cap
     return set(sent)
 
 
-def _prepare(sender: Sender, campaign_id: int, parts: TemplateParts,
-             claimed: list[_Claimed], track: bool) -> list[Outgoing]:
+def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing]:
     settings, now = sender.settings, sender.now()
     brand, domain = brand_of(settings), sender_domain(settings.mail_from)
     messages = []
+    parts: dict[tuple[int, str], TemplateParts] = {}
     with session_scope(sender.engine, writes=False) as session:
         for item in claimed:
+            key = (item.template_id, item.subject)
+            if key not in parts:
+                parts[key] = service.parts_of(service.get_template(
+                    session=session, template_id=item.template_id), item.subject)
             unsubscribe_url, preferences_url = recipient_links(settings, item.delivery_id)
             context = customer_context(session=session, customer_id=item.customer_id,
                                        store_currency=settings.store_currency, now=now)
-            rendered = render(parts, context, brand=brand, unsubscribe_url=unsubscribe_url,
-                              preferences_url=preferences_url)
-            if track:
+            rendered = render(parts[key], context, brand=brand,
+                              unsubscribe_url=unsubscribe_url, preferences_url=preferences_url)
+            if item.tracking:
                 rendered = replace(rendered, html=tracked(rendered.html, settings=settings,
                                                           delivery_id=item.delivery_id))
-            message_id = (f"<c{campaign_id}.d{item.delivery_id}.{secrets.token_hex(4)}"
-                          f"@{domain}>")
+            message_id = f"<d{item.delivery_id}.{secrets.token_hex(4)}@{domain}>"
             messages.append(compose(rendered, Envelope(
                 sender=settings.mail_from, to=item.email, message_id=message_id,
                 unsubscribe_url=unsubscribe_url, date=now)))

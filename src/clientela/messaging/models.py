@@ -70,11 +70,14 @@ class Campaign(Base):
 
 
 class Delivery(Base):
-    """One campaign message to one customer: the unique key makes a send happen once."""
+    """One message to one customer, of a campaign or of a scenario's step: the unique keys
+    make each send happen once. It names its own template and subject, so any sender can
+    render it."""
 
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id"),
+        UniqueConstraint("enrolment_id", "step"),
         CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
         Index("ix_deliveries_campaign_status_due", "campaign_id", "status", "due_at"),
         # The weekly cap: what one customer was sent lately.
@@ -82,7 +85,12 @@ class Delivery(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    enrolment_id: Mapped[int | None] = mapped_column(ForeignKey("enrolments.id"))
+    step: Mapped[int | None] = mapped_column(Integer)
+    template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
+    subject: Mapped[str] = mapped_column(String(500))
+    tracking: Mapped[bool] = mapped_column(Boolean, default=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="pending")

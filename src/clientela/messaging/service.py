@@ -160,9 +160,11 @@ def start_campaign(*, session: Session, campaign: Campaign, now: datetime,
                                   currency=currency)
     rows = members.where(customers.reachable_by_email()).with_only_columns(
         literal(campaign.id), Customer.id, Customer.email, literal("pending"),
-        literal(now, UTCDateTime()), literal(0))
+        literal(now, UTCDateTime()), literal(0), literal(campaign.template_id),
+        literal(campaign.subject), literal(campaign.tracking))
     session.execute(insert(Delivery).from_select(
-        ["campaign_id", "customer_id", "email", "status", "due_at", "attempts"], rows))
+        ["campaign_id", "customer_id", "email", "status", "due_at", "attempts", "template_id",
+         "subject", "tracking"], rows))
     size = session.scalar(select(func.count()).where(Delivery.campaign_id == campaign.id)) or 0
     if campaign.send_mode == "best_hour":
         schedule_at_best_hours(session=session, campaign_id=campaign.id, now=now)

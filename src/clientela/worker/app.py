@@ -18,6 +18,7 @@ from huey.api import TaskWrapper
 from sqlalchemy import Engine
 
 from clientela.analytics import tasks as analytics_tasks
+from clientela.automation import tasks as automation_tasks
 from clientela.commerce import tasks as commerce_tasks
 from clientela.config import Settings
 from clientela.db import build_engine
@@ -35,6 +36,7 @@ SCHEDULE: tuple[tuple[str, crontab, Job], ...] = (
      segment_tasks.recompute_segments),
     ("messaging.send_campaigns", crontab(minute="*"), messaging_tasks.send_campaigns),
     ("messaging.read_bounces", crontab(minute="*"), messaging_tasks.read_bounces),
+    ("automation.run_scenarios", crontab(minute="*"), automation_tasks.run_scenarios),
     ("analytics.compute_rfm", crontab(minute="15", hour="3"), analytics_tasks.compute_rfm),
     ("analytics.refresh_predictions", crontab(minute="30", hour="3"),
      analytics_tasks.refresh_predictions),

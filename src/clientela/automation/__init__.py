@@ -1,0 +1,1 @@
+"""Automated scenarios: triggers, steps, enrolments."""

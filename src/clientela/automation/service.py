@@ -1,0 +1,140 @@
+"""Scenarios: creating them (from scratch or ready-made), switching them on and off, and
+running them (see `engine`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from clientela.automation import engine
+from clientela.automation.definition import Branch, Email, steps_of, trigger_of
+from clientela.automation.models import REENTRY, Enrolment, Scenario
+from clientela.automation.ready import READY_MADE
+from clientela.automation.schemas import ScenarioReport
+from clientela.commerce.models import Order
+from clientela.core.errors import Conflict, InvalidInput, NotFound
+from clientela.core.money import as_decimal
+from clientela.messaging import service as messaging
+from clientela.messaging.models import Delivery
+from clientela.segments import service as segments
+
+
+def _unique(session: Session, name: str) -> None:
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"name: a scenario named {name!r} exists",
+                       code="scenario_exists") from None
+
+
+def create_scenario(*, session: Session, name: str, trigger: Any, steps: Any,
+                    goal_event: str | None, reentry: str, quiet_hours: tuple[int, int] | None,
+                    now: datetime, ready_made: str | None = None) -> Scenario:
+    """A scenario, switched off; its trigger and steps checked (templates must exist)."""
+    trigger_of(trigger)
+    for index, step in enumerate(steps_of(steps)):
+        if isinstance(step, Branch):
+            try:
+                segments.members_of(session=session, rule=step.rule, now=now,
+                                    currency="BRL")  # compiled only: any currency will do
+            except InvalidInput as error:
+                raise InvalidInput(f"steps.{index}.{error.message}",
+                                   code="invalid_scenario") from None
+        if isinstance(step, Email):
+            try:
+                messaging.get_template(session=session, template_id=step.template_id)
+            except NotFound:
+                raise InvalidInput(f"steps.{index}.template_id: there is no template "
+                                   f"{step.template_id}", code="invalid_scenario") from None
+    if reentry not in REENTRY:
+        raise InvalidInput(f"reentry: must be one of {', '.join(REENTRY)}",
+                           code="invalid_scenario")
+    start, end = quiet_hours if quiet_hours else (None, None)
+    scenario = Scenario(name=name, ready_made=ready_made, trigger=trigger, steps=steps,
+                        goal_event=goal_event, reentry=reentry, quiet_start=start,
+                        quiet_end=end, active=False, created_at=now, updated_at=now)
+    session.add(scenario)
+    _unique(session, name)
+    return scenario
+
+
+def create_ready_made(*, session: Session, key: str, name: str | None, now: datetime
+                      ) -> Scenario:
+    """One of the ready-made scenarios, its e-mail templates created with it."""
+    ready = READY_MADE.get(key)
+    if ready is None:
+        raise InvalidInput(f"ready_made: must be one of {', '.join(sorted(READY_MADE))}",
+                           code="invalid_scenario")
+    title = name or ready.name
+    template_ids = [messaging.create_template(
+        session=session, name=f"{title}: {letter.name}", subject=letter.subject,
+        html=letter.html, text=None, now=now).id for letter in ready.letters]
+    return create_scenario(session=session, name=title, trigger=ready.trigger,
+                           steps=ready.steps(template_ids), goal_event=ready.goal_event,
+                           reentry=ready.reentry, quiet_hours=(22, 8), now=now,
+                           ready_made=key)
+
+
+def get_scenario(*, session: Session, scenario_id: int) -> Scenario:
+    scenario = session.get(Scenario, scenario_id)
+    if scenario is None:
+        raise NotFound(f"scenario {scenario_id} not found", code="scenario_not_found")
+    return scenario
+
+
+def switch(*, session: Session, scenario_id: int, active: bool, now: datetime) -> Scenario:
+    """Switch a scenario on (what happens from now on enrols customers) or off (enrolled
+    customers wait where they are)."""
+    scenario = get_scenario(session=session, scenario_id=scenario_id)
+    if active and not scenario.active:
+        scenario.active_since = now
+    scenario.active, scenario.updated_at = active, now
+    session.flush()
+    return scenario
+
+
+def run_scenarios(*, session: Session, run: engine.Run) -> tuple[int, int]:
+    """Enrol for every active scenario, then move due enrolments on: (enrolled, moved)."""
+    enrolled = sum(engine.enrol(session=session, scenario=scenario, now=run.now)
+                   for scenario in session.scalars(select(Scenario).where(
+                       Scenario.active.is_(True))))
+    return enrolled, engine.advance(session=session, run=run)
+
+
+def counts(*, session: Session, scenario_id: int) -> dict[str, int]:
+    """Enrolments of the scenario by status."""
+    return dict(session.execute(select(Enrolment.status, func.count()).where(
+        Enrolment.scenario_id == scenario_id).group_by(Enrolment.status)).tuples().all())
+
+
+def report(*, session: Session, scenario_id: int, now: datetime, currency: str
+           ) -> ScenarioReport:
+    """Entered, in progress, completed, converted, exited; messages sent; orders placed while
+    enrolled and their revenue."""
+    get_scenario(session=session, scenario_id=scenario_id)
+    by_status = counts(session=session, scenario_id=scenario_id)
+    messages = session.scalar(select(func.count()).select_from(Delivery).join(
+        Enrolment, Enrolment.id == Delivery.enrolment_id).where(
+        Enrolment.scenario_id == scenario_id, Delivery.status == "sent")) or 0
+    orders, revenue = session.execute(
+        select(func.count(Order.id), func.coalesce(func.sum(Order.net_store_cents), 0))
+        .join(Enrolment, Enrolment.customer_id == Order.customer_id)
+        .where(Enrolment.scenario_id == scenario_id,
+               Order.status.not_in(("cancelled", "refunded")),
+               Order.placed_at >= Enrolment.entered_at,
+               Order.placed_at <= func.coalesce(Enrolment.finished_at, now))).one()
+    return ScenarioReport(
+        scenario_id=scenario_id, entered=sum(by_status.values()),
+        active=by_status.get("active", 0), completed=by_status.get("completed", 0),
+        converted=by_status.get("converted", 0), exited=by_status.get("exited", 0),
+        messages=messages, orders=int(orders or 0),
+        revenue=str(as_decimal(int(revenue or 0), currency)), currency=currency)
+
+
+def list_scenarios(*, session: Session) -> list[Scenario]:
+    return list(session.scalars(select(Scenario).order_by(Scenario.name)))

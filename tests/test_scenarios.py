@@ -1,0 +1,171 @@
+"""Scenarios end to end with a controllable clock: events in, messages out through a real
+SMTP server, the goal reached, the scenario left."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from clientela.automation import engine as scenario_engine
+from clientela.automation import service, tasks
+from clientela.automation.models import Enrolment
+from clientela.commerce.carts import abandon_carts
+from clientela.customers import service as customers
+from clientela.db import session_scope
+from clientela.messaging.models import Delivery
+from tests.helpers import basic
+from tests.mail import body, subscribers
+
+T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 11h in Brasília: outside quiet hours
+
+
+def _track(client: Any, write_key: str, user: str, event: str, at: datetime,
+           number: int, **properties: Any) -> None:
+    answer = client.post("/v1/batch", headers=basic(write_key), json={"batch": [
+        {"type": "track", "userId": user, "event": event, "timestamp": at.isoformat(),
+         "messageId": f"{user}-{event}-{number}", "properties": properties}]})
+    assert answer.status_code == 200 and answer.json()["rejected"] == [], answer.text
+
+
+def _run(engine: Any, settings: Any, at: datetime) -> tuple[int, int, Any]:
+    return tasks.run_scenarios(engine=engine, settings=settings, clock=lambda: at)
+
+
+def test_abandoned_cart_sends_at_1_24_72_hours_and_stops_at_the_order(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    _, received = smtp
+    subscribers(client, write_key, engine, ["ana", "bruno"])
+    created = mail_api.post("/api/v1/scenarios", json={"ready_made": "abandoned_cart"})
+    assert created.status_code == 201, created.text
+    scenario = created.json()
+    assert (scenario["active"], scenario["trigger"]) == (False, {"type": "cart_abandoned"})
+    on = mail_api.patch(f"/api/v1/scenarios/{scenario['id']}", json={"active": True})
+    assert on.json()["active"] is True
+    with session_scope(engine) as session:  # switched on at T0
+        service.switch(session=session, scenario_id=scenario["id"], active=False, now=T0)
+        service.switch(session=session, scenario_id=scenario["id"], active=True, now=T0)
+
+    tenis = {"cart_id": "c-ana", "product_id": "P1", "name": "Tênis Corrida", "price": 199.9,
+             "quantity": 1, "url": "https://loja.example/p/p1"}
+    _track(client, write_key, "ana", "Product Added", T0, 1, **tenis)
+    _track(client, write_key, "bruno", "Product Added", T0, 1,
+           **{**tenis, "cart_id": "c-bruno"})
+    with session_scope(engine) as session:
+        assert abandon_carts(session=session, now=T0 + timedelta(minutes=61),
+                             after_minutes=60) == 2
+
+    hour = T0 + timedelta(minutes=61)
+    enrolled, moved, tally = _run(engine, mail_settings, hour)
+    assert (enrolled, moved, tally.sent) == (2, 2, 2)
+    [first] = received.to("ana@example.com")
+    assert first["Subject"] == "Seus itens estão esperando por você"
+    html = body(first, "html")
+    assert "Ana, você esqueceu algo no carrinho" in html and "Tênis Corrida" in html
+    assert "R$ 199,90" in html
+    # Running again in the same minute does nothing more.
+    assert _run(engine, mail_settings, hour)[:2] == (0, 0)
+
+    day = T0 + timedelta(hours=24, minutes=2)
+    assert _run(engine, mail_settings, day)[2].sent == 2
+    assert received.to("ana@example.com")[1]["Subject"] == (
+        "Ainda pensando? Seu carrinho continua aqui")
+    # Ana orders on the second day; Bruno does not.
+    _track(client, write_key, "ana", "Order Completed", T0 + timedelta(hours=30), 1,
+           order_id="A-1", total=199.9, products=[tenis])
+    _run(engine, mail_settings, T0 + timedelta(hours=72, minutes=3))
+    assert len(received.to("ana@example.com")) == 2
+    assert [m["Subject"] for m in received.to("bruno@example.com")][-1] == (
+        "Última chance: seu carrinho vai expirar")
+    with session_scope(engine, writes=False) as session:
+        states = {row.reason or row.status: row.status for row in session.scalars(
+            select(Enrolment).order_by(Enrolment.id))}
+    assert states == {"goal": "converted", "completed": "completed"}
+    report = mail_api.get(f"/api/v1/scenarios/{scenario['id']}/report").json()
+    assert report == {"scenario_id": scenario["id"], "entered": 2, "active": 0,
+                      "completed": 1, "converted": 1, "exited": 0, "messages": 5,
+                      "orders": 1, "revenue": "199.90", "currency": "BRL"}
+
+
+def test_steps_branch_tag_set_traits_call_webhooks_and_respect_quiet_hours(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    ids = subscribers(client, write_key, engine, ["ana", "bruno"])
+    with session_scope(engine) as session:
+        customers.add_tags(session=session, customer_id=ids["ana"], tags=["vip"])
+    template = mail_api.post("/api/v1/templates", json={
+        "name": "Oi", "subject": "oi", "html": "<p>Oi {{ customer.first_name }}</p>"}).json()
+    posted: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        posted.append((url, body, headers))
+        return 200
+
+    steps = [{"type": "branch", "rule": {"tag": "vip"}, "else_step": 3},
+             {"type": "tag", "add": "vip-welcomed"},
+             {"type": "email", "template_id": template["id"], "subject": "Oi VIP"},
+             {"type": "trait", "key": "welcomed", "value": True},
+             {"type": "webhook", "url": "https://hooks.example/welcome"}]
+    with session_scope(engine) as session:
+        scenario = service.create_scenario(
+            session=session, name="Custom", trigger={"type": "event", "event": "Signed Up"},
+            steps=steps, goal_event=None, reentry="never", quiet_hours=(22, 8), now=T0)
+        service.switch(session=session, scenario_id=scenario.id, active=True, now=T0)
+        scenario_id = scenario.id
+    night = T0.replace(hour=23)
+    for name in ("ana", "bruno"):
+        _track(client, write_key, name, "Signed Up", night - timedelta(minutes=5), 1)
+    with session_scope(engine) as session:
+        run = scenario_engine.Run(settings=mail_settings, now=night, post=post)
+        assert service.run_scenarios(session=session, run=run) == (2, 2)
+    with session_scope(engine, writes=False) as session:
+        assert customers.tags_of(session=session, customer_id=ids["ana"]) == [
+            "vip", "vip-welcomed"]
+        assert customers.tags_of(session=session, customer_id=ids["bruno"]) == []
+        [delivery] = session.scalars(select(Delivery)).all()
+        # Quiet hours (22h to 8h): the e-mail waits for 8h.
+        assert (delivery.customer_id, delivery.due_at, delivery.subject) == (
+            ids["ana"], T0.replace(day=21, hour=8), "Oi VIP")
+        welcomed = {c: customers.get_customer(session=session, customer_id=c).traits.get(
+            "welcomed") for c in ids.values()}
+        assert welcomed == {ids["ana"]: True, ids["bruno"]: True}
+        statuses = sorted(session.scalars(select(Enrolment.status)))
+    assert statuses == ["completed", "completed"]
+    assert [url for url, _, _ in posted] == ["https://hooks.example/welcome"] * 2
+    _, payload, headers = posted[0]
+    assert headers["X-Clientela-Signature"] == scenario_engine.webhook_signature(
+        mail_settings.secret_key, payload)
+    assert headers["Idempotency-Key"].startswith("enrolment-")
+    # "never": signing up again does not enrol again.
+    _track(client, write_key, "ana", "Signed Up", night + timedelta(minutes=5), 2)
+    with session_scope(engine) as session:
+        run = scenario_engine.Run(settings=mail_settings, now=night + timedelta(minutes=10),
+                                  post=post)
+        assert service.run_scenarios(session=session, run=run) == (0, 0)
+    assert scenario_id
+
+
+@pytest.mark.parametrize(("definition", "message"), [
+    ({"ready_made": "nope"}, "ready_made: must be one of abandoned_cart, birthday, "
+                             "post_purchase, welcome, win_back"),
+    ({"name": "x", "trigger": {"type": "soon"}, "steps": [{"type": "wait", "hours": 1}]},
+     "trigger: Input tag 'soon' found using 'type' does not match any of the expected tags"),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "wait", "hours": 1, "days": 1}]},
+     "steps.0.wait: give exactly one of hours, days or until_hour"),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "email", "template_id": 999, "subject": "x"}]},
+     "steps.0.template_id: there is no template 999"),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "branch", "rule": {"field": "nope", "op": "eq", "value": 1},
+                 "else_step": 1}]},
+     "steps.0.rule.field: "),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "branch", "rule": {"tag": "vip"}, "else_step": 0}]},
+     "steps.0.else_step: must jump forward (past 0)"),
+])
+def test_bad_scenarios_are_refused_naming_the_field(mail_api, definition, message):
+    answer = mail_api.post("/api/v1/scenarios", json=definition)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["message"].startswith(message)
