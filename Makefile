@@ -40,6 +40,7 @@ test-sqlite: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/clientela migrate
 	$(BIN)/alembic check
 
 bench: $(STAMP)

@@ -33,6 +33,11 @@ WRITE_OPTION = "clientela_writes"
 WAL_BACKSTOP_PAGES = 10_000
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a CHECK that `column` holds one of `values`."""
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

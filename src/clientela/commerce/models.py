@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientela.core.types import BigId, JSONType, UTCDateTime
-from clientela.db import Base
+from clientela.db import Base, one_of
 
 ORDER_STATUSES = ("placed", "paid", "fulfilled", "cancelled", "refunded")
 CART_STATUSES = ("open", "converted", "abandoned")
@@ -30,15 +30,12 @@ SOURCES = ("events", "shopify", "woocommerce", "import")
 EVENTS_SOURCE = "events"  # what the tracking API's e-commerce events create
 
 
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
-
 
 class Product(Base):
     __tablename__ = "products"
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
-        CheckConstraint(_one_of("source", SOURCES), name="source"),
+        CheckConstraint(one_of("source", SOURCES), name="source"),
         Index("ix_products_sku", "sku"),
     )
 
@@ -64,8 +61,8 @@ class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
-        CheckConstraint(_one_of("source", SOURCES), name="source"),
-        CheckConstraint(_one_of("status", ORDER_STATUSES), name="status"),
+        CheckConstraint(one_of("source", SOURCES), name="source"),
+        CheckConstraint(one_of("status", ORDER_STATUSES), name="status"),
         Index("ix_orders_customer_placed", "customer_id", "placed_at"),
         Index("ix_orders_origin", "origin_customer_id"),
         Index("ix_orders_placed", "placed_at"),
@@ -154,7 +151,7 @@ class WebhookDelivery(Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("source", "delivery_id"),
-        CheckConstraint(_one_of("source", SOURCES), name="source"),
+        CheckConstraint(one_of("source", SOURCES), name="source"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -170,8 +167,8 @@ class Cart(Base):
     __tablename__ = "carts"
     __table_args__ = (
         UniqueConstraint("source", "external_id"),
-        CheckConstraint(_one_of("source", SOURCES), name="source"),
-        CheckConstraint(_one_of("status", CART_STATUSES), name="status"),
+        CheckConstraint(one_of("source", SOURCES), name="source"),
+        CheckConstraint(one_of("status", CART_STATUSES), name="status"),
         Index("ix_carts_customer", "customer_id", "status"),
         Index("ix_carts_status_updated", "status", "updated_at"),
     )

@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clientela.core.types import BigId, JSONType, UTCDateTime
-from clientela.db import Base
+from clientela.db import Base, one_of
 
 CAMPAIGN_STATUSES = ("draft", "scheduled", "sending", "sent", "cancelled")
 SEND_MODES = ("now", "at", "best_hour")
@@ -27,9 +27,6 @@ SEND_MODES = ("now", "at", "best_hour")
 # mid-send, so it may or may not have gone, and it is never sent again.
 DELIVERY_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "unconfirmed")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Template(Base):
@@ -47,8 +44,8 @@ class Template(Base):
 class Campaign(Base):
     __tablename__ = "campaigns"
     __table_args__ = (
-        CheckConstraint(_one_of("status", CAMPAIGN_STATUSES), name="status"),
-        CheckConstraint(_one_of("send_mode", SEND_MODES), name="send_mode"),
+        CheckConstraint(one_of("status", CAMPAIGN_STATUSES), name="status"),
+        CheckConstraint(one_of("send_mode", SEND_MODES), name="send_mode"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -78,7 +75,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "customer_id"),
         UniqueConstraint("enrolment_id", "step"),
-        CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(one_of("status", DELIVERY_STATUSES), name="status"),
         Index("ix_deliveries_campaign_status_due", "campaign_id", "status", "due_at"),
         # The weekly cap: what one customer was sent lately.
         Index("ix_deliveries_customer_sent", "customer_id", "sent_at"),
