@@ -56,7 +56,7 @@ from clientela.db import build_engine, session_scope
 from clientela.messaging import service
 from clientela.messaging.delivery import Sender, deliver_campaign
 from clientela.messaging.models import Delivery
-from clientela.messaging.transport import Smtp
+from clientela.messaging.transport import Outcome, Smtp
 from clientela.segments import service as segments
 
 GOAL = 1000.0
@@ -168,6 +168,7 @@ def sample_message(settings: Settings) -> bytes:
     sender = Sender(settings=settings, engine=engine, transport=Smtp(settings),
                     now=lambda: datetime.now(UTC))
     [message] = _prepare(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])])
+    assert not isinstance(message, Outcome), message
     engine.dispose()
     return message.data
 

@@ -306,3 +306,31 @@ def test_production_refuses_to_send_without_https_links(
         refused = api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
     assert (refused.status_code, refused.json()["code"]) == (400, "public_url_not_https")
     assert campaign_report(api, campaign["id"])["audience"] == 0
+
+
+def test_a_template_that_breaks_on_one_customer_fails_that_message_alone(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    calls = [{"type": "identify", "userId": name, "messageId": f"n-{name}",
+              "traits": {"email": f"{name}@example.com", "n": n}}
+             for name, n in (("ana", 2), ("bruno", 0))]
+    assert client.post("/v1/batch", json={"batch": calls},
+                       headers=basic(write_key)).json()["rejected"] == []
+    subscribers(client, write_key, engine, ["ana", "bruno"])
+    template = mail_api.post("/api/v1/templates", json={
+        "name": "Divide", "subject": "x", "html": "<p>{{ 10 // customer.traits.n }}</p>"})
+    everyone = mail_api.post("/api/v1/segments", json={
+        "name": "All", "rule": {"field": "email", "op": "exists", "value": True}}).json()
+    campaign = mail_api.post("/api/v1/campaigns", json={
+        "name": "Divide", "subject": "Oi", "template_id": template.json()["id"],
+        "segment_ids": [everyone["id"]]}).json()
+    mail_api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
+    tasks.send_campaigns(engine=engine, settings=mail_settings)
+    assert smtp[1].recipients() == ["ana@example.com"]
+    assert "<p>5</p>" in body(smtp[1].to("ana@example.com")[0], "html")
+    with session_scope(engine, writes=False) as session:
+        failed = session.execute(select(Delivery.email, Delivery.detail).where(
+            Delivery.status == "failed")).tuples().all()
+    assert failed == [("bruno@example.com",
+                       "html: line 1: ZeroDivisionError: integer division or modulo by zero")]
+    report = campaign_report(mail_api, campaign["id"])
+    assert (report["status"], report["sent"], report["failed"]) == ("sent", 1, 1)

@@ -20,13 +20,14 @@ from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from clientela.config import Settings
+from clientela.core.errors import InvalidInput
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
 from clientela.db import driver_executemany, session_scope
 from clientela.messaging import service
 from clientela.messaging.compose import Envelope, Outgoing, compose, sender_domain
-from clientela.messaging.context import customer_context
+from clientela.messaging.context import customer_contexts
 from clientela.messaging.models import Campaign, Delivery
 from clientela.messaging.templates import Brand, TemplateParts, render
 from clientela.messaging.tokens import sign
@@ -111,7 +112,7 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
         tally.skipped += skipped
         if not claimed and not skipped:
             break
-        sending = asyncio.gather(*(sender.transport.send(message) for message in messages))
+        sending = asyncio.gather(*(_send(sender.transport, message) for message in messages))
         upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
         outcomes = await sending
         with session_scope(sender.engine) as session:
@@ -125,8 +126,15 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
     return tally
 
 
+async def _send(transport: Transport, message: Outgoing | Outcome) -> Outcome:
+    """Send a message; one that could not be made (an Outcome already) stays as it is."""
+    if isinstance(message, Outcome):
+        return message
+    return await transport.send(message)
+
+
 def _next_batch(sender: Sender, campaign_id: int | None
-                ) -> tuple[list[_Claimed], list[Outgoing], int]:
+                ) -> tuple[list[_Claimed], list[Outgoing | Outcome], int]:
     """Claim the next due deliveries and render their messages: (claimed, their messages,
     how many were skipped instead)."""
     with session_scope(sender.engine) as session:
@@ -201,22 +209,31 @@ def _at_weekly_cap(session: Session, customer_ids: list[int], now: datetime, cap
     return set(sent)
 
 
-def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing]:
+def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing | Outcome]:
+    """Each claimed delivery's message, or the failure that kept it from being made (a
+    template that breaks on this customer's data fails that message alone)."""
     settings, now = sender.settings, sender.now()
     brand, domain = brand_of(settings), sender_domain(settings.mail_from)
-    messages = []
+    messages: list[Outgoing | Outcome] = []
     parts: dict[tuple[int, str], TemplateParts] = {}
     with session_scope(sender.engine, writes=False) as session:
+        contexts = customer_contexts(session=session,
+                                     customer_ids=[item.customer_id for item in claimed],
+                                     store_currency=settings.store_currency, now=now)
         for item in claimed:
             key = (item.template_id, item.subject)
             if key not in parts:
                 parts[key] = service.parts_of(service.get_template(
                     session=session, template_id=item.template_id), item.subject)
             unsubscribe_url, preferences_url = recipient_links(settings, item.delivery_id)
-            context = customer_context(session=session, customer_id=item.customer_id,
-                                       store_currency=settings.store_currency, now=now)
-            rendered = render(parts[key], context, brand=brand,
-                              unsubscribe_url=unsubscribe_url, preferences_url=preferences_url)
+            context = contexts[item.customer_id]  # claimed: live customers, so all there
+            try:
+                rendered = render(parts[key], context, brand=brand,
+                                  unsubscribe_url=unsubscribe_url,
+                                  preferences_url=preferences_url)
+            except InvalidInput as error:
+                messages.append(Outcome(False, permanent=True, detail=error.message))
+                continue
             if item.tracking:
                 rendered = replace(rendered, html=tracked(rendered.html, settings=settings,
                                                           delivery_id=item.delivery_id))
@@ -228,11 +245,11 @@ def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing]:
 
 
 def _record(session: Session, sender: Sender, claimed: list[_Claimed],
-            messages: list[Outgoing], outcomes: list[Outcome], tally: Tally) -> None:
+            messages: list[Outgoing | Outcome], outcomes: list[Outcome], tally: Tally) -> None:
     moment = db_time(sender.now())
     sent, failed, later = [], [], []
     for item, message, outcome in zip(claimed, messages, outcomes, strict=True):
-        if outcome.sent:
+        if outcome.sent and isinstance(message, Outgoing):
             sent.append((moment, message.message_id, item.email, item.delivery_id))
         elif outcome.permanent or item.attempts >= MAX_ATTEMPTS:
             failed.append(((outcome.detail or "refused")[:500], item.delivery_id))
