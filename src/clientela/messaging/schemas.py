@@ -7,12 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
+from clientela.customers.schemas import MAX_ID
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True,
                                         pattern=r"^[^\x00]*$")]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
 Body = Annotated[str, StringConstraints(min_length=1, max_length=500_000,
                                         pattern=r"^[^\x00]*$")]
-Ids = Annotated[list[Annotated[int, Field(ge=1)]], Field(max_length=100)]
+Ids = Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]], Field(max_length=100)]
 
 
 class TemplateIn(BaseModel):
@@ -41,8 +43,9 @@ class TemplateOut(BaseModel):
 
 
 class PreviewIn(BaseModel):
-    customer_id: int | None = Field(None, ge=1, description="Whose data fills the merge "
-                                    "fields; a sample customer when absent.")
+    customer_id: int | None = Field(None, ge=1, le=MAX_ID,
+                                    description="Whose data fills the merge fields; a sample "
+                                                "customer when absent.")
 
 
 class PreviewOut(BaseModel):
@@ -54,7 +57,7 @@ class PreviewOut(BaseModel):
 class CampaignIn(BaseModel):
     name: Name
     subject: Subject
-    template_id: int = Field(ge=1)
+    template_id: int = Field(ge=1, le=MAX_ID)
     segment_ids: Ids = Field(min_length=1)
     exclude_segment_ids: Ids = Field(default_factory=list)
     tracking: bool = True
@@ -86,7 +89,7 @@ class SendIn(BaseModel):
 
 class TestSendIn(BaseModel):
     email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
-    customer_id: int | None = Field(None, ge=1)
+    customer_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class ReportOut(BaseModel):
