@@ -222,7 +222,7 @@ def table_rows(database: Path, tables: Sequence[str] = (
 
 # Memory as a production server on this machine (24 GiB) would be given: the usual quarter
 # of RAM for shared buffers, and the planner told the OS caches most of the rest.
-PG_SETTINGS = {"shared_buffers": "4GB", "effective_cache_size": "12GB", "work_mem": "64MB"}
+PG_SETTINGS = {"shared_buffers": "4GB", "effective_cache_size": "12GB"}
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from clientela.api.responses import FastJSONResponse
 from clientela.core.errors import ClientelaError
@@ -66,6 +67,12 @@ async def _unusable_value(_request: Request, _error: Exception) -> FastJSONRespo
                           "searched (for example a NUL character)")
 
 
+async def _gone(_request: Request, _error: Exception) -> FastJSONResponse:
+    # The client left while its body was being read (a browser leaving the page): nobody
+    # reads this answer, and it is no error of ours.
+    return error_response(400, "client_disconnected", "the client went away mid-request")
+
+
 async def _unexpected(_request: Request, error: Exception) -> FastJSONResponse:
     log.exception("unexpected error", exc_info=error)
     return error_response(500, "internal_error", "an unexpected error; it has been logged")
@@ -80,4 +87,5 @@ def install(app: FastAPI) -> None:
         app.add_exception_handler(kind, _storage)
     app.add_exception_handler(IntegrityError, _race)
     app.add_exception_handler(DataError, _unusable_value)
+    app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(Exception, _unexpected)

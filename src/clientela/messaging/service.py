@@ -121,13 +121,48 @@ def get_campaign(*, session: Session, campaign_id: int) -> Campaign:
     return campaign
 
 
+def update_campaign(*, session: Session, campaign_id: int, name: str, subject: str,
+                    template_id: int, segment_ids: list[int], exclude_segment_ids: list[int],
+                    tracking: bool, throttle_per_second: int | None, now: datetime
+                    ) -> Campaign:
+    """Change a draft campaign (one that started or is scheduled is left as it is)."""
+    campaign = get_campaign(session=session, campaign_id=campaign_id)
+    if campaign.status != "draft":
+        raise Conflict(f"campaign {campaign_id} is {campaign.status}: only a draft can change",
+                       code="campaign_started")
+    template = get_template(session=session, template_id=template_id)
+    _check_segments(session, segment_ids, exclude_segment_ids)
+    check(parts_of(template, subject))
+    campaign.name, campaign.subject, campaign.template_id = name, subject, template_id
+    campaign.segment_ids = sorted(set(segment_ids))
+    campaign.exclude_segment_ids = sorted(set(exclude_segment_ids))
+    campaign.tracking, campaign.throttle_per_second = tracking, throttle_per_second
+    campaign.updated_at = now
+    _unique(session, "campaign", name)
+    return campaign
+
+
 def audience_rule(campaign: Campaign) -> dict[str, Any]:
     """The segment rule of a campaign's audience: in any of its segments, in none excluded."""
-    included: dict[str, Any] = {"any": [{"segment": sid} for sid in campaign.segment_ids]}
-    if not campaign.exclude_segment_ids:
+    return _audience_rule(campaign.segment_ids, campaign.exclude_segment_ids)
+
+
+def _audience_rule(segment_ids: list[int], excluded: list[int]) -> dict[str, Any]:
+    included: dict[str, Any] = {"any": [{"segment": sid} for sid in segment_ids]}
+    if not excluded:
         return included
-    return {"all": [included, {"not": {"any": [
-        {"segment": sid} for sid in campaign.exclude_segment_ids]}}]}
+    return {"all": [included, {"not": {"any": [{"segment": sid} for sid in excluded]}}]}
+
+
+def audience_count(*, session: Session, segment_ids: list[int],
+                   exclude_segment_ids: list[int], now: datetime, currency: str) -> int:
+    """How many would receive a campaign to these segments if it started now: members who
+    may receive marketing e-mail (as `start_campaign` freezes them)."""
+    _check_segments(session, segment_ids, exclude_segment_ids)
+    members = segments.members_of(session=session, now=now, currency=currency,
+                                  rule=_audience_rule(segment_ids, exclude_segment_ids))
+    reachable = members.where(customers.reachable_by_email()).subquery()
+    return int(session.scalar(select(func.count()).select_from(reachable)) or 0)
 
 
 def send_campaign(*, session: Session, campaign_id: int, mode: str, send_at: datetime | None,

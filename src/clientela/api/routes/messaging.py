@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -10,11 +9,7 @@ from fastapi import APIRouter, Query, Response
 from clientela.api.deps import ReadSessionDep, RowId, SecretKeyDep, SessionDep, SettingsDep
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput
-from clientela.customers.normalize import normalize_email
-from clientela.messaging import queries, service
-from clientela.messaging.compose import Envelope, compose, sender_domain
-from clientela.messaging.context import customer_context, sample_context
-from clientela.messaging.delivery import brand_of, recipient_links
+from clientela.messaging import previews, queries, service
 from clientela.messaging.models import Campaign, Template
 from clientela.messaging.schemas import (
     CampaignIn,
@@ -28,8 +23,6 @@ from clientela.messaging.schemas import (
     TemplatePatch,
     TestSendIn,
 )
-from clientela.messaging.templates import render
-from clientela.messaging.transport import transport_for
 
 router = APIRouter(prefix="/api/v1", tags=["messaging"])
 
@@ -83,12 +76,9 @@ def preview_template(template_id: RowId, body: PreviewIn, session: ReadSessionDe
                      settings: SettingsDep, _key: SecretKeyDep) -> PreviewOut:
     """The template rendered for a real customer (or a sample one)."""
     template = service.get_template(session=session, template_id=template_id)
-    context = sample_context() if body.customer_id is None else customer_context(
-        session=session, customer_id=body.customer_id, store_currency=settings.store_currency,
-        now=utcnow())
-    unsubscribe_url, preferences_url = recipient_links(settings, 0)
-    rendered = render(service.parts_of(template), context, brand=brand_of(settings),
-                      unsubscribe_url=unsubscribe_url, preferences_url=preferences_url)
+    rendered = previews.preview(session=session, settings=settings,
+                                parts=service.parts_of(template),
+                                customer_id=body.customer_id, now=utcnow())
     return PreviewOut(subject=rendered.subject, html=rendered.html, text=rendered.text)
 
 
@@ -143,35 +133,11 @@ def test_send(campaign_id: RowId, body: TestSendIn, session: ReadSessionDep,
               settings: SettingsDep, _key: SecretKeyDep) -> dict[str, str]:
     """Send the campaign's message to one address (no delivery is recorded), personalised
     for a customer or the sample one."""
-    address = normalize_email(body.email)
-    if address is None:
-        raise InvalidInput("email: must be an e-mail address", code="invalid_email")
     campaign = service.get_campaign(session=session, campaign_id=campaign_id)
     template = service.get_template(session=session, template_id=campaign.template_id)
-    now = utcnow()
-    context = sample_context() if body.customer_id is None else customer_context(
-        session=session, customer_id=body.customer_id, store_currency=settings.store_currency,
-        now=now)
-    unsubscribe_url, preferences_url = recipient_links(settings, 0)
-    rendered = render(service.parts_of(template, f"[TESTE] {campaign.subject}"), context,
-                      brand=brand_of(settings), unsubscribe_url=unsubscribe_url,
-                      preferences_url=preferences_url)
-    message_id = f"<test.c{campaign_id}.{int(now.timestamp())}@{sender_domain(settings.mail_from)}>"
-    message = compose(rendered, Envelope(sender=settings.mail_from, to=address,
-                                         message_id=message_id,
-                                         unsubscribe_url=unsubscribe_url, date=now))
-
-    async def send() -> None:
-        transport = transport_for(settings)
-        try:
-            outcome = await transport.send(message)
-        finally:
-            await transport.close()
-        if not outcome.sent:
-            raise InvalidInput(f"email: the relay refused it: {outcome.detail}",
-                               code="test_send_refused")
-
-    asyncio.run(send())
+    message_id = previews.send_test(
+        session=session, settings=settings, parts=service.parts_of(template, campaign.subject),
+        email=body.email, customer_id=body.customer_id, now=utcnow(), label=f"c{campaign_id}")
     return {"status": "sent", "message_id": message_id}
 
 
