@@ -97,9 +97,8 @@ def quintile(values: ArrayLike) -> Ints:
     # 0). Those four ranks come from one partition, not a sort.
     n = len(array)
     ranks = [-(-k * n // 5) - 1 for k in range(1, 5)]
-    scores: Ints = np.ones(n, np.int64)
-    for cut in np.partition(array, ranks)[ranks]:
-        scores += array > cut
+    cuts = np.partition(array, ranks)[ranks]
+    scores: Ints = 1 + np.searchsorted(cuts, array, side="left")  # cuts strictly below
     return scores
 
 
@@ -112,4 +111,5 @@ def score(days_since_last: ArrayLike, purchases: ArrayLike, spend: ArrayLike) ->
     if not len(recency) == len(frequency) == len(monetary):
         raise InvalidInput("rfm: recency, frequency and spend must have one value per "
                            "customer")
-    return Scores(recency, frequency, monetary, _GROUP_INDEX[recency - 1, frequency - 1])
+    return Scores(recency, frequency, monetary,
+                  _GROUP_INDEX.ravel()[(recency - 1) * 5 + (frequency - 1)])
