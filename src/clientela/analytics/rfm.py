@@ -99,7 +99,8 @@ def quintile(values: ArrayLike) -> Ints:
         if high - low <= n:  # days, counts: each distinct value scored once, by counting
             counts = np.bincount(array - low)
             table: Ints = 1 + 5 * (np.cumsum(counts) - counts) // n
-            return table[array - low]
+            counted: Ints = table[array - low]
+            return counted
     # It passes the k-th cut when s >= ceil(k n / 5), that is when it exceeds the value
     # ranked ceil(k n / 5) - 1 (from 0): four ranks from one partition, not a sort.
     ranks = [-(-k * n // 5) - 1 for k in range(1, 5)]
