@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _store import SECRET_KEY, log, run_demo
 from sqlalchemy import select
 
 from clientela.config import Settings
@@ -48,12 +47,6 @@ from clientela.migrate import upgrade
 from clientela.models import load_all
 from clientela.team.models import ApiKey
 
-SECRET_KEY = "bench-secret-key-bench-secret-key"
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
 
 def migrated(folder: Path) -> Path:
     folder.mkdir()
@@ -63,19 +56,6 @@ def migrated(folder: Path) -> Path:
     upgrade(engine)
     engine.dispose()
     return folder / "clientela.db"
-
-
-def run_demo(database: Path, customers: int, seed: int) -> tuple[float, str]:
-    env = {**os.environ, "CLIENTELA_DATABASE_URL": f"sqlite:///{database}",
-           "CLIENTELA_DATA_DIR": str(database.parent), "CLIENTELA_SECRET_KEY": SECRET_KEY}
-    started = time.perf_counter()
-    done = subprocess.run([str(Path(sys.executable).with_name("clientela")), "demo",
-                           "--customers", str(customers), "--seed", str(seed)],
-                          env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"demo failed: {done.stderr[-3000:]}")
-    return seconds, done.stdout.strip().splitlines()[0]
 
 
 def table_rows(database: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:

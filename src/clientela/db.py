@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from clientela.config import Settings, get_settings
+from clientela.core.errors import Conflict
 
 log = logging.getLogger(__name__)
 NAMING_CONVENTION = {
@@ -120,6 +121,16 @@ def session_scope(engine: Engine | None = None, *, writes: bool = True) -> Itera
         raise
     finally:
         session.close()
+
+
+def flush_named(session: Session, what: str, name: str) -> None:
+    """Flush a row with a unique name; a clash is a Conflict naming it ("name: a segment
+    named 'x' exists", code `segment_exists`), and the session stays usable."""
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"name: a {what} named {name!r} exists", code=f"{what}_exists") from None
 
 
 def driver_executemany(session: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:

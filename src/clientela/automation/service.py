@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clientela.automation import engine
@@ -16,20 +15,12 @@ from clientela.automation.models import REENTRY, Enrolment, Scenario
 from clientela.automation.ready import READY_MADE
 from clientela.automation.schemas import ScenarioReport
 from clientela.commerce.models import Order
-from clientela.core.errors import Conflict, InvalidInput, NotFound
+from clientela.core.errors import InvalidInput, NotFound
 from clientela.core.money import as_decimal
+from clientela.db import flush_named
 from clientela.messaging import service as messaging
 from clientela.messaging.models import Delivery
 from clientela.segments import service as segments
-
-
-def _unique(session: Session, name: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"name: a scenario named {name!r} exists",
-                       code="scenario_exists") from None
 
 
 def create_scenario(*, session: Session, name: str, trigger: Any, steps: Any,
@@ -59,7 +50,7 @@ def create_scenario(*, session: Session, name: str, trigger: Any, steps: Any,
                         goal_event=goal_event, reentry=reentry, quiet_start=start,
                         quiet_end=end, active=False, created_at=now, updated_at=now)
     session.add(scenario)
-    _unique(session, name)
+    flush_named(session, "scenario", name)
     return scenario
 
 

@@ -7,28 +7,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clientela.core.errors import Conflict, InvalidInput, NotFound
 from clientela.core.types import UTCDateTime
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
+from clientela.db import flush_named
 from clientela.messaging.best_hour import schedule_at_best_hours
 from clientela.messaging.models import Campaign, Delivery, Template
 from clientela.messaging.templates import TemplateParts, check
 from clientela.segments import service as segments
 from clientela.team import service as team
 from clientela.tracking import service as tracking
-
-
-def _unique(session: Session, what: str, name: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"name: a {what} named {name!r} exists", code=f"{what}_exists") from None
-
 
 # --- templates ---------------------------------------------------------------------------
 
@@ -40,7 +31,7 @@ def create_template(*, session: Session, name: str, subject: str, html: str, tex
     template = Template(name=name, subject=subject, html=html, text=text, created_at=now,
                         updated_at=now)
     session.add(template)
-    _unique(session, "template", name)
+    flush_named(session, "template", name)
     return template
 
 
@@ -60,7 +51,7 @@ def update_template(*, session: Session, template_id: int, now: datetime,
             setattr(template, field, changes[field])
     check(parts_of(template))
     template.updated_at = now
-    _unique(session, "template", template.name)
+    flush_named(session, "template", template.name)
     return template
 
 
@@ -97,7 +88,7 @@ def create_campaign(*, session: Session, name: str, subject: str, template_id: i
                         throttle_per_second=throttle_per_second, status="draft",
                         send_mode="now", created_at=now, updated_at=now)
     session.add(campaign)
-    _unique(session, "campaign", name)
+    flush_named(session, "campaign", name)
     return campaign
 
 
@@ -138,7 +129,7 @@ def update_campaign(*, session: Session, campaign_id: int, name: str, subject: s
     campaign.exclude_segment_ids = sorted(set(exclude_segment_ids))
     campaign.tracking, campaign.throttle_per_second = tracking, throttle_per_second
     campaign.updated_at = now
-    _unique(session, "campaign", name)
+    flush_named(session, "campaign", name)
     return campaign
 
 

@@ -9,13 +9,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clientela.core.errors import Conflict, InvalidInput, NotFound
 from clientela.core.types import db_time
 from clientela.customers.models import Customer
-from clientela.db import driver_executemany
+from clientela.db import driver_executemany, flush_named
 from clientela.segments.compiler import Compiler
 from clientela.segments.models import Segment, SegmentChange, SegmentMember, SegmentSize
 from clientela.segments.rules import Rule, parse_rule
@@ -49,7 +48,7 @@ def create_segment(*, session: Session, name: str, rule: Any, description: str |
     segment = Segment(name=name, description=description, rule=rule, created_at=now,
                       updated_at=now)
     session.add(segment)
-    _flush_unique(session, name)
+    flush_named(session, "segment", name)
     return segment
 
 
@@ -69,16 +68,9 @@ def update_segment(*, session: Session, segment_id: int, now: datetime, currency
     if description is not None:
         segment.description = description
     segment.updated_at = now
-    _flush_unique(session, segment.name)
+    flush_named(session, "segment", segment.name)
     return segment
 
-
-def _flush_unique(session: Session, name: str) -> None:
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise Conflict(f"name: a segment named {name!r} exists", code="segment_exists") from None
 
 
 def get_segment(*, session: Session, segment_id: int) -> Segment:
