@@ -228,3 +228,39 @@ def test_the_ready_made_win_back_offers_its_coupon(mail_api):
     assert [step["coupon"] for step in emails] == ["VOLTA10", "VOLTA10"]
     template = mail_api.get(f"/api/v1/templates/{emails[0]['template_id']}").json()
     assert "<b>{{ coupon }}</b>" in template["html"]
+
+
+def test_a_failing_webhook_is_retried_with_back_off_then_skipped(
+        client, write_key, engine, mail_settings):
+    ids = subscribers(client, write_key, engine, ["ana"])
+    posted: list[datetime] = []
+    with session_scope(engine) as session:
+        scenario = service.create_scenario(
+            session=session, name="Hook", trigger={"type": "event", "event": "Signed Up"},
+            steps=[{"type": "webhook", "url": "https://hooks.example/down"},
+                   {"type": "tag", "add": "hooked"}],
+            goal_event=None, reentry="never", quiet_hours=None, now=T0)
+        service.switch(session=session, scenario_id=scenario.id, active=True, now=T0)
+    _track(client, write_key, "ana", "Signed Up", T0 + timedelta(seconds=30), 1)
+
+    def run(at: datetime) -> tuple[int, int | None, datetime]:
+        def down(url: str, body: bytes, headers: dict[str, str]) -> int:
+            posted.append(at)
+            return 503
+
+        with session_scope(engine) as session:
+            service.run_scenarios(session=session, run=scenario_engine.Run(
+                settings=mail_settings, now=at, post=down))
+            enrolment = session.scalars(select(Enrolment)).one()
+            return enrolment.step, enrolment.attempts, enrolment.next_run_at
+
+    at = T0 + timedelta(minutes=1)
+    for attempt, wait in enumerate((5, 10, 20, 40, 80), 1):
+        assert run(at) == (0, attempt, at + timedelta(minutes=wait))
+        at += timedelta(minutes=wait)
+    # The sixth failure gives up on the webhook and goes on with the scenario.
+    assert run(at)[:2] == (2, 0)
+    assert len(posted) == 6
+    with session_scope(engine, writes=False) as session:
+        assert customers.tags_of(session=session, customer_id=ids["ana"]) == ["hooked"]
+        assert session.scalars(select(Enrolment.status)).one() == "completed"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -50,9 +51,11 @@ from clientela.segments import service as segments
 from clientela.segments.models import SegmentMember
 from clientela.tracking.models import Event
 
+log = logging.getLogger(__name__)
 LOOKBACK = timedelta(days=2)  # how far back a trigger looks (enrolling is idempotent)
 BATCH = 500
-WEBHOOK_RETRY = timedelta(minutes=5)
+WEBHOOK_RETRY = timedelta(minutes=5)  # doubled after each failure ...
+WEBHOOK_ATTEMPTS = 6  # ... and after this many (over about 5 hours) the step is skipped
 Post = Callable[[str, bytes, dict[str, str]], int]  # url, body, headers -> HTTP status
 
 
@@ -209,8 +212,13 @@ def _run_step(session: Session, run: Run, scenario: Scenario, enrolment: Enrolme
                                                                     run.now)]},
             source=f"scenario {scenario.id}", default_region=run.settings.default_country)
     elif isinstance(step, Webhook) and not _call(run, scenario, enrolment, step):
-        enrolment.next_run_at = run.now + WEBHOOK_RETRY
-        return None
+        enrolment.attempts += 1
+        if enrolment.attempts < WEBHOOK_ATTEMPTS:
+            enrolment.next_run_at = run.now + WEBHOOK_RETRY * 2 ** (enrolment.attempts - 1)
+            return None
+        log.warning("scenario %s, enrolment %s: webhook step %s skipped after %s attempts",
+                    scenario.id, enrolment.id, index, enrolment.attempts)
+    enrolment.attempts = 0
     return index + 1
 
 

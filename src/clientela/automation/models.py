@@ -65,6 +65,8 @@ class Enrolment(Base):
     key: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), default="active")
     step: Mapped[int] = mapped_column(Integer, default=0)  # the next step to run
+    # How many times that step failed (a webhook retried with back-off, then skipped).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime)
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
