@@ -18,7 +18,7 @@ from clientela.api.app import create_app
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
 from clientela.db import session_scope
-from clientela.messaging import tasks
+from clientela.messaging import queries, tasks
 from clientela.messaging.delivery import Sender, deliver_campaign
 from clientela.messaging.models import Delivery
 from clientela.messaging.transport import Smtp
@@ -147,6 +147,11 @@ def test_the_weekly_cap_skips_customers_who_had_enough(
     reports = [campaign_report(mail_api, c["id"]) for c in (first, second)]
     assert sorted((r["sent"], r["skipped"]) for r in reports) == [(0, 1), (1, 0)]
     with session_scope(engine, writes=False) as session:
+        # The campaign list's reports, all in one go, say the same of each.
+        together = queries.reports(session=session, campaigns=queries.list_campaigns(
+            session=session), currency="BRL")
+        assert {i: (r.sent, r.skipped, r.audience) for i, r in together.items()} == {
+            r["campaign_id"]: (r["sent"], r["skipped"], 1) for r in reports}
         assert session.scalar(select(Delivery.detail).where(
             Delivery.status == "skipped")) == "weekly cap reached"
 

@@ -108,9 +108,10 @@ def _schedule(session: Session, settings: Settings, campaign_id: int, form: Camp
 @router.get("/campaigns", response_class=HTMLResponse)
 def campaigns_page(request: Request, session: ReadSessionDep, settings: SettingsDep,
                    user: UserDep) -> HTMLResponse:
-    rows = [(campaign, queries.report(session=session, campaign=campaign,
-                                      currency=settings.store_currency))
-            for campaign in queries.list_campaigns(session=session)]
+    campaigns = queries.list_campaigns(session=session)
+    reports = queries.reports(session=session, campaigns=campaigns,
+                              currency=settings.store_currency)
+    rows = [(campaign, reports[campaign.id]) for campaign in campaigns]
     return page(request, "campaigns.html", user=user, rows=rows)
 
 
