@@ -22,8 +22,8 @@ from clientela.core.clock import utcnow
 from clientela.customers import service as customers
 from clientela.customers.models import Identity
 from clientela.db import session_scope
+from clientela.messaging import previews, tasks
 from clientela.messaging import service as messaging
-from clientela.messaging import tasks
 from clientela.messaging.models import Campaign, Delivery, Template
 from clientela.messaging.transport import outbox_folder
 from clientela.segments import service as segments
@@ -406,7 +406,7 @@ def test_outbox_file_names_never_leave_the_folder(
 
 def test_the_api_test_send_reaches_the_relay(
         mail_api: TestClient, engine: Engine, smtp: tuple[int, Any], client: TestClient,
-        write_key: str) -> None:
+        write_key: str, mail_settings: Settings) -> None:
     ids = subscribers(client, write_key, engine, ["ana"])
     template_id = _template(engine)
     everyone = _segment(engine, "Everyone", {"field": "email", "op": "exists", "value": True})
@@ -426,6 +426,16 @@ def test_the_api_test_send_reaches_the_relay(
     assert too_big.status_code == 422, too_big.text  # was a 500: past BIGINT
     preview = mail_api.post(f"/api/v1/templates/{template_id}/preview", json={})
     assert "Olá Ana!" in preview.json()["html"]
+    # Two tests sent within the same second are two messages, not one Message-ID twice.
+    same_second = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    with session_scope(engine, writes=False) as session:
+        parts = messaging.parts_of(messaging.get_template(
+            session=session, template_id=template_id), "Oi")
+        sent = {previews.send_test(session=session, settings=mail_settings, parts=parts,
+                                   email="dona@loja.com.br", customer_id=None,
+                                   now=same_second, label="c1") for _ in range(2)}
+    assert len(sent) == 2
+    assert {str(m["Message-ID"]) for m in smtp[1].to("dona@loja.com.br")[1:]} == sent
 
 
 def _subscribers_of(server: LiveServer, write_key: str, engine: Engine) -> None:

@@ -4,6 +4,7 @@ test to one address. Nothing is recorded: no delivery row, no engagement."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -43,7 +44,8 @@ def send_test(*, session: Session, settings: Settings, parts: TemplateParts, ema
                        parts=TemplateParts(subject=f"{TEST_PREFIX} {parts.subject}",
                                            html=parts.html, text=parts.text))
     unsubscribe_url, _ = recipient_links(settings, 0)
-    message_id = f"<test.{label}.{int(now.timestamp())}@{sender_domain(settings.mail_from)}>"
+    message_id = (f"<test.{label}.{int(now.timestamp())}.{secrets.token_hex(4)}"
+                  f"@{sender_domain(settings.mail_from)}>")  # unique even within a second
     message = compose(rendered, Envelope(sender=settings.mail_from, to=address,
                                          message_id=message_id,
                                          unsubscribe_url=unsubscribe_url, date=now))
