@@ -47,3 +47,33 @@ def test_identified_filter_and_merge_history(client, engine, write_key):
     assert "1 customer</p>" in known.text and "/customers/2" in known.text
     profile = client.get("/customers/2")
     assert "customer #3 merged into\n      #2 (alias)" in profile.text
+
+
+def test_forms_sent_from_another_origin_are_refused(client, engine, write_key, settings):
+    with session_scope(engine) as session:
+        team.create_user(session=session, email="dona@loja.com.br", password="s3cret-pass",
+                         role="owner")
+    client.post("/login", data={"email": "dona@loja.com.br", "password": "s3cret-pass"})
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "null"},
+                    {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"}):
+        forged = client.post("/logout", headers=headers, follow_redirects=False)
+        assert (forged.status_code, forged.json()) == (403, {
+            "code": "cross_origin",
+            "message": "Origin: a dashboard form must be sent from this dashboard's own pages"})
+        assert client.get("/customers", follow_redirects=False).status_code == 200  # still in
+    # Behind a proxy, the public address is this dashboard's too.
+    public = settings.public_url.rstrip("/")
+    proxied = client.post("/logout", headers={"Origin": public}, follow_redirects=False)
+    assert (proxied.status_code, proxied.headers["location"]) == (303, "/login")
+    client.post("/login", data={"email": "dona@loja.com.br", "password": "s3cret-pass"})
+    own = client.post("/logout", headers={"Origin": "http://testserver",
+                                          "Sec-Fetch-Site": "same-origin"},
+                      follow_redirects=False)
+    assert (own.status_code, own.headers["location"]) == (303, "/login")
+    assert client.get("/customers", follow_redirects=False).status_code == 303
+    # Without the session cookie it is not the dashboard's business (a shop's pages sending
+    # events from their own origin).
+    assert "clientela_session" not in client.cookies
+    tracked = client.post("/v1/track", headers={"Origin": "https://loja.example"},
+                          json={"writeKey": write_key, "userId": "u1", "event": "Viewed"})
+    assert tracked.status_code == 200, tracked.text

@@ -21,12 +21,14 @@ from clientela.customers import service as customers
 from clientela.team import service as team
 from clientela.tracking import queries as event_queries
 from clientela.web import campaigns, insights, mail, mail_templates, outbox, recipients
+from clientela.web.origin import SameOriginOnly
 from clientela.web.pages import HERE, SignInRequired, UserDep, page
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 TIMELINE_SIZE = 100
 ORDERS_SHOWN = 20
+SESSION_COOKIE = "clientela_session"
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -124,8 +126,9 @@ def browser_tag() -> Response:
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the dashboard, its static files and its session cookie on `app`."""
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key,
-                       session_cookie="clientela_session", same_site="lax",
+                       session_cookie=SESSION_COOKIE, same_site="lax",
                        https_only=settings.env == "production", max_age=14 * 24 * 3600)
+    app.add_middleware(SameOriginOnly, cookie=SESSION_COOKIE, public_url=settings.public_url)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(router)
     app.include_router(insights.router)
