@@ -38,7 +38,7 @@ class ScenarioForm(BaseModel):
     trigger_type: str = "subscribed"
     trigger_event: str = ""
     trigger_segment_id: str = ""
-    trigger_exit_on_leave: str = "on"
+    trigger_exit_on_leave: str = ""  # a checkbox: absent when not ticked
     trigger_days: str = ""
     goal_event: str = ""
     reentry: str = "always"
@@ -219,7 +219,8 @@ def _editor(request: Request, session: Session, settings: Settings, user: str,
 @router.get("/scenarios/new", response_class=HTMLResponse)
 def new_scenario_page(request: Request, session: ReadSessionDep, settings: SettingsDep,
                       user: UserDep) -> HTMLResponse:
-    return _editor(request, session, settings, user, ScenarioForm(), None)
+    return _editor(request, session, settings, user, ScenarioForm(trigger_exit_on_leave="on"),
+                   None)
 
 
 @router.post("/scenarios", response_class=HTMLResponse)
