@@ -138,22 +138,28 @@
     return parts;
   }
 
+  function kindOf(step) { return editor.kinds[step.type] || step.type; }
+
   function branchFields(item, index) {
     const n = index + 1;
     if (!item.rules) {
       item.rules = el("div", { class: "branch-rule" });
-      mount(item.rules, editor.rules, item.step.rule, (rule) => { item.step.rule = rule; sync(); });
+      mount(item.rules, editor.rules, item.step.rule, (rule) => {
+        item.step.rule = rule;
+        sync();
+      });
     }
     const targets = { end: "the end (leave the scenario)" };
     items.forEach((other, k) => {
-      if (k > index || other === item.target) targets[k] = `step ${k + 1}: ${editor.kinds[other.step.type] || other.step.type}`;
+      if (k > index || other === item.target) targets[k] = `step ${k + 1}: ${kindOf(other.step)}`;
     });
-    return [el("p", { class: "muted", text: `If the customer matches this rule, go on to step ${n + 1}:` }),
-      item.rules,
-      el("div", { class: "else-arrow" }, [el("span", { text: "↪" }),
-        choice(targets, item.target ? items.indexOf(item.target) : "end", (value) => {
-          item.target = value === "end" ? null : items[Number(value)]; draw();
-        }, `Step ${n}: else go to`)])];
+    const target = choice(targets, item.target ? items.indexOf(item.target) : "end", (value) => {
+      item.target = value === "end" ? null : items[Number(value)];
+      draw();
+    }, `Step ${n}: else go to`);
+    const then = `If the customer matches this rule, go on to step ${n + 1}:`;
+    return [el("p", { class: "muted", text: then }), item.rules,
+      el("div", { class: "else-arrow" }, [el("span", { text: "↪" }), target])];
   }
 
   function fieldsOf(item, index) {
@@ -201,17 +207,19 @@
 
   function stepItem(item, index, depth) {
     const n = index + 1;
-    const kind = editor.kinds[item.step.type] || item.step.type;
-    const from = items.filter((other) => other.target === item).map((other) => items.indexOf(other) + 1);
-    const li = el("li", { class: "step", "data-type": item.step.type, style: `--depth:${depth}` }, [
-      el("div", { class: "step-head" }, [
-        el("strong", { text: `Step ${n}` }), el("span", { class: "kind-label", text: kind }),
-        from.length ? el("span", { class: "muted", text: `↩ else of step ${from.join(", ")}` }) : el("span"),
-        el("span", { class: "step-buttons" }, [
-          button("↑", `Move step ${n} up`, () => move(index, -1), index === 0),
-          button("↓", `Move step ${n} down`, () => move(index, 1), index === items.length - 1),
-          button("Remove", `Remove step ${n}`, () => remove(index))])]),
-      el("div", { class: "step-fields" }, fieldsOf(item, index))]);
+    const from = items.filter((other) => other.target === item)
+      .map((other) => items.indexOf(other) + 1);
+    const head = el("div", { class: "step-head" }, [
+      el("strong", { text: `Step ${n}` }),
+      el("span", { class: "kind-label", text: kindOf(item.step) }),
+      el("span", { class: "muted", text: from.length ? `↩ else of step ${from.join(", ")}`
+        : "" }),
+      el("span", { class: "step-buttons" }, [
+        button("↑", `Move step ${n} up`, () => move(index, -1), index === 0),
+        button("↓", `Move step ${n} down`, () => move(index, 1), index === items.length - 1),
+        button("Remove", `Remove step ${n}`, () => remove(index))])]);
+    const li = el("li", { class: "step", "data-type": item.step.type, style: `--depth:${depth}` },
+      [head, el("div", { class: "step-fields" }, fieldsOf(item, index))]);
     const wrong = problem.match(/^steps\.(\d+)[.:]/);
     if (wrong && Number(wrong[1]) === index) {
       li.classList.add("has-error");
