@@ -171,10 +171,10 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
     assert _steps_field(page) == _scenario(engine, scenario_id)["steps"]
     assert 'value="subscribed" selected' in page and 'value="never" selected' in page
 
-    steps = [{"type": "email", "template_id": first, "subject": "Oi"},
+    steps = [{"type": "email", "template_id": first, "subject": "Oi", "coupon": "BEMVINDO5"},
              {"type": "branch", "rule": {"tag": "vip"}, "else_step": 3},
              {"type": "tag", "add": "vip-welcomed"},
-             {"type": "wait", "hours": 2},
+             {"type": "wait", "best_hour": True},
              {"type": "email", "template_id": second, "subject": "Mais"}]
     saved = client.post(f"/scenarios/{scenario_id}", follow_redirects=False, data=_form(
         trigger_type="segment_entered", trigger_segment_id=str(vip), trigger_event="ignored",
@@ -190,9 +190,10 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
     page = client.get(f"/scenarios/{scenario_id}").text
     assert _text(page, "scenario-trigger") == "Starts when: The customer enters the segment VIP"
     assert [row[1] for row in _rows(page, "step-report")] == [
-        "E-mail “Oi” (template Boas-vindas: Boas-vindas 1)",
+        "E-mail “Oi” (template Boas-vindas: Boas-vindas 1, coupon BEMVINDO5)",
         "If the customer matches the rule, go on; else go to step 4",
-        "Add the tag vip-welcomed", "Wait 2 hours",
+        "Add the tag vip-welcomed",
+        "Wait until the customer's best hour (else the shop's), within 24 hours",
         "E-mail “Mais” (template Boas-vindas: Boas-vindas 2)"]
 
     # A template that does not exist: refused, the field named, the edits kept, nothing saved.
@@ -222,6 +223,11 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
          "steps.0.else_step: must jump forward (past 0)"),
         ({"steps": [{"type": "tag", "add": "a", "remove": "b"}]},
          "steps.0.tag: give exactly one of add or remove"),
+        ({"steps": [{"type": "wait", "hours": 1, "best_hour": True}]},
+         "steps.0.wait: give exactly one of hours, days, until_hour or best_hour"),
+        ({"steps": [{"type": "email", "template_id": first, "subject": "x",
+                     "coupon": "DEZ OFF"}]},
+         "steps.0.email.coupon: String should match pattern '^\\S+$'"),
         ({"name": " ", "steps": steps}, "name: is required"),
         ({"reentry": "sometimes", "steps": steps},
          "reentry: must be one of never, after_exit, always"),
@@ -337,6 +343,8 @@ def test_a_ready_made_scenario_edited_in_the_browser(live_server: LiveServer, en
     expect(page).to_have_url(re.compile(r"/scenarios/\d+$"))
     scenario_id = int(page.url.rsplit("/", 1)[1])
     expect(page.locator("#steps > li")).to_have_count(3)
+    page.get_by_label("Step 1: coupon ({{ coupon }} in the template)").fill(" BEMVINDO5 ")
+    page.get_by_label("Step 2: wait for").select_option("best_hour")
     page.locator("#step-kind").select_option("tag")
     page.get_by_role("button", name="Add step").click()
     page.get_by_label("Step 4: tag name").fill("boas-vindas")
@@ -367,8 +375,8 @@ def test_a_ready_made_scenario_edited_in_the_browser(live_server: LiveServer, en
     scenario = answer.json()
     assert (scenario["name"], scenario["active"], scenario["steps"]) == ("Boas-vindas", True, [
         {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 1"],
-         "subject": "Bem-vindo(a), {{ customer.first_name }}!"},
-        {"type": "wait", "days": 3},
+         "subject": "Bem-vindo(a), {{ customer.first_name }}!", "coupon": "BEMVINDO5"},
+        {"type": "wait", "best_hour": True},
         {"type": "tag", "add": "boas-vindas"},
         {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 2"],
          "subject": "Os mais vendidos da semana"}])

@@ -15,6 +15,7 @@ from clientela.automation.models import Enrolment
 from clientela.commerce.carts import abandon_carts
 from clientela.customers import service as customers
 from clientela.db import session_scope
+from clientela.messaging.best_hour import best_hour_of
 from clientela.messaging.models import Delivery
 from tests.helpers import basic
 from tests.mail import body, subscribers
@@ -153,7 +154,13 @@ def test_steps_branch_tag_set_traits_call_webhooks_and_respect_quiet_hours(
      "trigger: Input tag 'soon' found using 'type' does not match any of the expected tags"),
     ({"name": "x", "trigger": {"type": "inactive"},
       "steps": [{"type": "wait", "hours": 1, "days": 1}]},
-     "steps.0.wait: give exactly one of hours, days or until_hour"),
+     "steps.0.wait: give exactly one of hours, days, until_hour or best_hour"),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "wait", "best_hour": False}]},
+     "steps.0.wait.best_hour: Input should be True"),
+    ({"name": "x", "trigger": {"type": "inactive"},
+      "steps": [{"type": "email", "template_id": 1, "subject": "x", "coupon": "VOLTA 10"}]},
+     "steps.0.email.coupon: String should match pattern"),
     ({"name": "x", "trigger": {"type": "inactive"},
       "steps": [{"type": "email", "template_id": 999, "subject": "x"}]},
      "steps.0.template_id: there is no template 999"),
@@ -203,3 +210,55 @@ def test_a_scenario_is_replaced_with_put_and_switched_with_patch(mail_api, engin
     missing = mail_api.put(url, json={"name": "x", "trigger": {"type": "birthday"}})
     assert missing.status_code == 422
     assert mail_api.patch(url, json={"active": False}).json()["active"] is False
+
+
+def test_email_steps_carry_their_coupon_and_waits_end_at_each_customers_best_hour(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    _, received = smtp
+    ids = subscribers(client, write_key, engine, ["ana", "bruno"])
+    with session_scope(engine, writes=False) as session:
+        assert best_hour_of(session=session, customer_id=None, now=T0) is None
+    # Ana opens her e-mails around 9h; Carla, the shop's most active reader, around 17h;
+    # Bruno never did either, so he gets the shop's best hour.
+    day = timedelta(days=1)
+    for number, at in enumerate((T0 - day, T0 - 2 * day), 1):
+        _track(client, write_key, "ana", "Email Opened", at.replace(hour=9, minute=10), number)
+    for number, at in enumerate((T0 - day, T0 - 2 * day, T0 - 3 * day), 1):
+        _track(client, write_key, "carla", "Email Link Clicked",
+               at.replace(hour=17, minute=5), number)
+    template = mail_api.post("/api/v1/templates", json={
+        "name": "Cupom", "subject": "cupom",
+        "html": "<p>Seu cupom: {{ coupon | default('nenhum') }}</p>"}).json()
+    created = mail_api.post("/api/v1/scenarios", json={
+        "name": "Cupom na melhor hora", "trigger": {"type": "event", "event": "Signed Up"},
+        "steps": [{"type": "wait", "best_hour": True},
+                  {"type": "email", "template_id": template["id"], "subject": "Para você",
+                   "coupon": "VOLTA15"}]})
+    assert created.status_code == 201, created.text
+    with session_scope(engine) as session:
+        service.switch(session=session, scenario_id=created.json()["id"], active=True, now=T0)
+    for name in ("ana", "bruno"):
+        _track(client, write_key, name, "Signed Up", T0 + timedelta(seconds=30), 1)
+
+    assert _run(engine, mail_settings, T0 + timedelta(minutes=1))[:2] == (2, 2)
+    with session_scope(engine, writes=False) as session:
+        assert best_hour_of(session=session, customer_id=ids["ana"], now=T0) == 9
+        assert best_hour_of(session=session, customer_id=None, now=T0) == 17
+        waiting = dict(session.execute(select(Enrolment.customer_id, Enrolment.next_run_at)
+                                       ).tuples().all())
+    assert waiting == {ids["ana"]: T0.replace(day=21, hour=9),
+                       ids["bruno"]: T0.replace(hour=17)}
+    assert _run(engine, mail_settings, T0.replace(hour=17))[2].sent == 1
+    [to_bruno] = received.to("bruno@example.com")
+    assert "Seu cupom: VOLTA15" in body(to_bruno, "html")
+    assert received.to("ana@example.com") == []
+    assert _run(engine, mail_settings, T0.replace(day=21, hour=9))[2].sent == 1
+    assert "Seu cupom: VOLTA15" in body(received.to("ana@example.com")[0], "html")
+
+
+def test_the_ready_made_win_back_offers_its_coupon(mail_api):
+    created = mail_api.post("/api/v1/scenarios", json={"ready_made": "win_back"}).json()
+    emails = [step for step in created["steps"] if step["type"] == "email"]
+    assert [step["coupon"] for step in emails] == ["VOLTA10", "VOLTA10"]
+    template = mail_api.get(f"/api/v1/templates/{emails[0]['template_id']}").json()
+    assert "<b>{{ coupon }}</b>" in template["html"]

@@ -172,6 +172,14 @@ CASES: list[tuple[str, Any, set[str]]] = [
     ("predicted value", _field("predicted_clv", "gte", 100), {"ana"}),
     ("any of, with not", {"any": [{"tag": "vip"},
                                   {"not": _field("email", "exists", True)}]}, {"ana", "dora"}),
+    # Column tests on unknown values (no RFM group yet) inside an OR or a NOT.
+    ("any of (a group and not an action) or a tag",
+     {"any": [{"all": [{"rfm_group": "At risk"},
+                       {"not": {"event": "Email Opened", "within_days": 7}}]},
+              {"tag": "newsletter"}]}, {"bruno", "carla"}),
+    ("not (an unknown score and an action)",
+     {"not": {"all": [_field("rfm_recency", "lte", 2), {"event": "Product Viewed"}]}},
+     {"ana", "carla", "dora"}),
     ("all of nothing is everyone", {"all": []}, {"ana", "bruno", "carla", "dora"}),
     ("any of nothing is no one", {"any": []}, set()),
 ]

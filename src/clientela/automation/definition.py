@@ -64,21 +64,26 @@ Trigger = Annotated[OnEvent | FirstOrder | CartAbandoned | SegmentChanged | Subs
 
 
 class Wait(_Strict):
-    """A pause: a duration, or until the next time of day (UTC hour)."""
+    """A pause: a duration, until the next time of day (UTC hour), or until the customer's
+    best hour (`best_hour`: true; see messaging.best_hour), within 24 hours."""
     type: Literal["wait"]
     hours: float | None = Field(None, gt=0, le=24 * 366)
     days: float | None = Field(None, gt=0, le=366)
     until_hour: int | None = Field(None, ge=0, le=23)
+    best_hour: Literal[True] | None = None
 
     def model_post_init(self, _context: Any) -> None:
-        if sum(value is not None for value in (self.hours, self.days, self.until_hour)) != 1:
-            raise ValueError("give exactly one of hours, days or until_hour")
+        given = (self.hours, self.days, self.until_hour, self.best_hour)
+        if sum(value is not None for value in given) != 1:
+            raise ValueError("give exactly one of hours, days, until_hour or best_hour")
 
 
 class Email(_Strict):
+    """Send a template; `coupon`, when given, is the template's {{ coupon }}."""
     type: Literal["email"]
     template_id: int = Field(ge=1, le=MAX_ID)
     subject: Annotated[str, Field(min_length=1, max_length=500)]
+    coupon: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^\S+$")] | None = None
 
 
 class Branch(_Strict):

@@ -14,7 +14,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -45,6 +45,7 @@ from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
 from clientela.db import driver_executemany
+from clientela.messaging.best_hour import best_hour_of, next_hour
 from clientela.segments import service as segments
 from clientela.segments.models import SegmentMember
 from clientela.tracking.models import Event
@@ -66,6 +67,19 @@ class Run:
     settings: Settings
     now: datetime
     post: Post = _post
+    # The shop's best hour, found once per run when a customer has no signal of their own.
+    shop_hour: dict[str, int | None] = field(default_factory=dict)
+
+    def best_hour(self, session: Session, customer_id: int) -> int | None:
+        """The customer's best hour, else the shop's; None: no signal from anyone."""
+        own = best_hour_of(session=session, now=self.now, customer_id=customers.surviving_id(
+            session=session, customer_id=customer_id))
+        if own is not None:
+            return own
+        if "shop" not in self.shop_hour:
+            self.shop_hour["shop"] = best_hour_of(session=session, customer_id=None,
+                                                  now=self.now)
+        return self.shop_hour["shop"]
 
 
 def enrol(*, session: Session, scenario: Scenario, now: datetime) -> int:
@@ -175,7 +189,7 @@ def _run_step(session: Session, run: Run, scenario: Scenario, enrolment: Enrolme
     """Do one step; the index of the next one, or None to wait (next_run_at is set)."""
     index = enrolment.step
     if isinstance(step, Wait):  # from now; the enrolment comes back at the next step
-        enrolment.next_run_at, enrolment.step = _until(step, run.now), index + 1
+        enrolment.next_run_at, enrolment.step = _until(session, run, step, enrolment), index + 1
         return None
     if isinstance(step, Email):
         _queue_email(session, scenario, enrolment, step, run.now)
@@ -200,11 +214,17 @@ def _run_step(session: Session, run: Run, scenario: Scenario, enrolment: Enrolme
     return index + 1
 
 
-def _until(step: Wait, now: datetime) -> datetime:
+def _until(session: Session, run: Run, step: Wait, enrolment: Enrolment) -> datetime:
+    """When the wait ends: a best hour of "now" goes on at once; with no signal from
+    anyone, there is no best hour to wait for."""
+    now = run.now
     if step.hours is not None:
         return now + timedelta(hours=step.hours)
     if step.days is not None:
         return now + timedelta(days=step.days)
+    if step.best_hour:
+        hour = run.best_hour(session, enrolment.customer_id)
+        return now if hour is None else next_hour(now, hour)
     at = now.replace(hour=step.until_hour or 0, minute=0, second=0, microsecond=0)
     return at if at > now else at + timedelta(days=1)
 
@@ -217,10 +237,10 @@ def _queue_email(session: Session, scenario: Scenario, enrolment: Enrolment, ste
     due = _after_quiet_hours(scenario, now)
     driver_executemany(
         session, "INSERT INTO deliveries (enrolment_id, step, customer_id, email, status, "
-        "due_at, attempts, template_id, subject, tracking) VALUES (?, ?, ?, ?, 'pending', ?, "
-        "0, ?, ?, ?) ON CONFLICT (enrolment_id, step) DO NOTHING",
+        "due_at, attempts, template_id, subject, tracking, coupon) VALUES (?, ?, ?, ?, "
+        "'pending', ?, 0, ?, ?, ?, ?) ON CONFLICT (enrolment_id, step) DO NOTHING",
         [(enrolment.id, enrolment.step, customer.id, customer.email, db_time(due),
-          step.template_id, step.subject, True)])
+          step.template_id, step.subject, True, step.coupon)])
 
 
 def _after_quiet_hours(scenario: Scenario, now: datetime) -> datetime:

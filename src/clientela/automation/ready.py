@@ -24,7 +24,8 @@ class ReadyMade:
     goal_event: str | None
     reentry: str
     letters: tuple[Letter, ...]
-    # Steps, with {"email": i} standing for an e-mail step of the i-th letter.
+    # Steps, with {"email": i} standing for an e-mail step of the i-th letter (and its
+    # other keys, e.g. a coupon, going to that step).
     plan: tuple[dict[str, Any], ...]
 
     def steps(self, template_ids: list[int]) -> list[dict[str, Any]]:
@@ -33,7 +34,8 @@ class ReadyMade:
             if "email" in step:
                 letter = step["email"]
                 steps.append({"type": "email", "template_id": template_ids[letter],
-                              "subject": self.letters[letter].subject})
+                              "subject": self.letters[letter].subject,
+                              **{k: v for k, v in step.items() if k != "email"}})
             else:
                 steps.append(step)
         return steps
@@ -93,25 +95,28 @@ READY_MADE = {ready.key: ready for ready in (
                         "<h1>O que achou da compra?</h1>{% if last_order %}<ul>"
                         "{% for item in last_order.items %}<li><a href=\"{{ item.url }}\">"
                         "Avaliar {{ item.name }}</a></li>{% endfor %}</ul>{% endif %}")),
-        plan=({"email": 0}, {"type": "wait", "days": 7}, {"email": 1},
-              {"type": "wait", "days": 7}, {"email": 2})),
+        # After a week, each follow-up waits for the customer's best hour.
+        plan=({"email": 0}, {"type": "wait", "days": 7}, {"type": "wait", "best_hour": True},
+              {"email": 1}, {"type": "wait", "days": 7}, {"type": "wait", "best_hour": True},
+              {"email": 2})),
     ReadyMade(
         key="win_back", name="Reconquista", trigger={"type": "inactive"},
         goal_event="Order Completed", reentry="after_exit",
         letters=(Letter("Reconquista 1", "Sentimos sua falta, {{ customer.first_name }}",
                         "<h1>Faz tempo que você não aparece!</h1><p>Use o cupom "
-                        "<b>{{ coupon | default('VOLTA10') }}</b> na próxima compra.</p>"
+                        "<b>{{ coupon }}</b> na próxima compra.</p>"
                         + _RECOMMENDED),
                  Letter("Reconquista 2", "Seu cupom ainda vale",
-                        "<h1>Seu cupom <b>{{ coupon | default('VOLTA10') }}</b> ainda vale"
+                        "<h1>Seu cupom <b>{{ coupon }}</b> ainda vale"
                         "</h1>" + _RECOMMENDED)),
-        plan=({"email": 0}, {"type": "wait", "days": 7}, {"email": 1})),
+        plan=({"email": 0, "coupon": "VOLTA10"}, {"type": "wait", "days": 7},
+              {"email": 1, "coupon": "VOLTA10"})),
     ReadyMade(
         key="birthday", name="Aniversário", trigger={"type": "birthday"}, goal_event=None,
         reentry="always",
         letters=(Letter("Aniversário", "Feliz aniversário, {{ customer.first_name }}!",
                         "<h1>Parabéns, {{ customer.first_name | default('') }}!</h1>"
-                        "<p>Um presente: o cupom <b>{{ coupon | default('NIVER15') }}</b>."
+                        "<p>Um presente: o cupom <b>{{ coupon }}</b>."
                         "</p>" + _RECOMMENDED),),
-        plan=({"type": "wait", "until_hour": 12}, {"email": 0})),
+        plan=({"type": "wait", "until_hour": 12}, {"email": 0, "coupon": "NIVER15"})),
 )}

@@ -69,6 +69,7 @@ class _Claimed:
     template_id: int
     subject: str
     tracking: bool
+    coupon: str | None
 
 
 def recipient_links(settings: Settings, delivery_id: int) -> tuple[str, str]:
@@ -165,7 +166,7 @@ def _claim(session: Session, sender: Sender, campaign_id: int | None
     e-mail, or reached the weekly cap, are skipped instead. (claimed, how many skipped)"""
     now = sender.now()
     due = select(Delivery.id, Delivery.customer_id, Delivery.attempts, Delivery.template_id,
-                 Delivery.subject, Delivery.tracking).where(
+                 Delivery.subject, Delivery.tracking, Delivery.coupon).where(
         _of(campaign_id), Delivery.status == "pending",
         Delivery.due_at <= now).order_by(Delivery.due_at, Delivery.id).limit(sender.batch)
     if session.get_bind().dialect.name == "postgresql":
@@ -188,7 +189,7 @@ def _claim(session: Session, sender: Sender, campaign_id: int | None
         else:
             claimed.append(_Claimed(row.id, row.customer_id, reachable[row.customer_id],
                                     row.attempts + 1, row.template_id, row.subject,
-                                    row.tracking))
+                                    row.tracking, row.coupon))
     for delivery_id, why in skipped:
         session.execute(update(Delivery).where(Delivery.id == delivery_id)
                         .values(status="skipped", detail=why))
@@ -227,6 +228,8 @@ def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing | Outcome
                     session=session, template_id=item.template_id), item.subject)
             unsubscribe_url, preferences_url = recipient_links(settings, item.delivery_id)
             context = contexts[item.customer_id]  # claimed: live customers, so all there
+            if item.coupon is not None:
+                context = {**context, "coupon": item.coupon}
             try:
                 rendered = render(parts[key], context, brand=brand,
                                   unsubscribe_url=unsubscribe_url,

@@ -88,6 +88,7 @@ class Delivery(Base):
     template_id: Mapped[int] = mapped_column(ForeignKey("templates.id"))
     subject: Mapped[str] = mapped_column(String(500))
     tracking: Mapped[bool] = mapped_column(Boolean, default=True)
+    coupon: Mapped[str | None] = mapped_column(String(100))  # a scenario step's {{ coupon }}
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     email: Mapped[str] = mapped_column(String(320))
     status: Mapped[str] = mapped_column(String(16), default="pending")

@@ -81,11 +81,13 @@ class _Who:
 
 @dataclass(frozen=True)
 class _Place:
-    """Where a condition sits: inside which segments (to refuse a loop), and whether
-    conditions before it narrow the customers it is tried on."""
+    """Where a condition sits: inside which segments (to refuse a loop), whether conditions
+    before it narrow the customers it is tried on, and whether it is one of the query's
+    top-level AND terms (not inside an OR or a NOT)."""
 
     inside: tuple[int, ...]
     narrowed: bool
+    top: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,13 +114,12 @@ class Compiler:
 
     def _condition(self, rule: Rule, place: _Place) -> ColumnElement[bool]:
         if isinstance(rule, All):
-            inner = replace(place, narrowed=place.narrowed or len(rule.items) > 1)
-            # Column tests first: SQLite tries a row against the cheap ones before the rest.
-            items = sorted(rule.items, key=lambda item: not isinstance(item, FieldIs | InRfmGroup))
-            return and_(true(), *(self._condition(item, inner) for item in items))
+            return self._all(rule, place)
         if isinstance(rule, AnyOf):
-            return or_(false(), *(self._condition(item, place) for item in rule.items))
+            inner = replace(place, top=False)
+            return or_(false(), *(self._condition(item, inner) for item in rule.items))
         if isinstance(rule, Not):
+            place = replace(place, top=False)
             members = self._members(rule.item)
             if members is not None:  # "did not", "has not": an anti-join, not NOT (... IN ...)
                 return self._is_in(members[0], negate=not members[1], narrowed=place.narrowed)
@@ -132,6 +133,20 @@ class Compiler:
         if isinstance(rule, InRfmGroup):
             return C.rfm_group == rule.group
         return self._segment(rule, place)
+
+    def _all(self, rule: All, place: _Place) -> ColumnElement[bool]:
+        """Column tests first, so a row failing one is not tried against the rest. Inside an
+        OR or a NOT, a column test on a NULL (no RFM group, no order yet) is unknown rather
+        than false, and AND goes on past unknown: on PostgreSQL each is written there as
+        `(...) IS true`, so that the subqueries after it run only for the rows that pass
+        (SQLite's planner does better with the plain tests: it looks them up by index)."""
+        inner = replace(place, narrowed=place.narrowed or len(rule.items) > 1)
+        columns = [item for item in rule.items if isinstance(item, FieldIs | InRfmGroup)]
+        others = [item for item in rule.items if not isinstance(item, FieldIs | InRfmGroup)]
+        tests = [self._condition(item, inner) for item in columns]
+        if others and not place.top and self.dialect == "postgresql":
+            tests = [test.is_(true()) for test in tests]
+        return and_(true(), *tests, *(self._condition(item, inner) for item in others))
 
     # --- profile fields ------------------------------------------------------------------
 

@@ -49,7 +49,7 @@ def trigger_words(trigger: dict[str, Any], segments: dict[int, str]) -> str:
 
 def _wait_words(step: dict[str, Any]) -> str:
     if step.get("best_hour"):
-        return "Wait until the customer's best hour (within 24 hours)"
+        return "Wait until the customer's best hour (else the shop's), within 24 hours"
     if step.get("until_hour") is not None:
         return f"Wait until {step['until_hour']:02d}:00 UTC"
     if step.get("days") is not None:

@@ -13,7 +13,7 @@
   const { mount, el } = window.clientelaRules;
   const editor = JSON.parse(list.dataset.editor);
   const WAITS = { days: "days", hours: "hours", until_hour: "until the hour (UTC)",
-    best_hour: "until the customer's best hour (within 24 hours)" };
+    best_hour: "until the customer's best hour (else the shop's), within 24 hours" };
   // Each item: { step, target (a branch's "else": an item, or null for the end), rules }.
   let items = [];
   let problem = form.dataset.error || "";
@@ -133,8 +133,8 @@
     parts.push(text(step.subject, (value) => { step.subject = value; }, `Step ${n}: subject`,
       { maxlength: "500" }));
     parts.push(text(step.coupon, (value) => {
-      if (value.trim()) step.coupon = value; else delete step.coupon;
-    }, `Step ${n}: coupon ({{ coupon }} in the template)`, { maxlength: "255" }));
+      if (value.trim()) step.coupon = value.trim(); else delete step.coupon;
+    }, `Step ${n}: coupon ({{ coupon }} in the template)`, { maxlength: "100" }));
     return parts;
   }
 
