@@ -243,6 +243,7 @@ def test_a_blank_scenario_is_written_in_the_editor(client: TestClient, engine: E
     _sign_in(client, engine)
     blank = client.get("/scenarios/new").text
     assert _steps_field(blank) == [] and 'action="/scenarios"' in blank
+    assert 'value="subscribed" selected' in blank and 'id="trigger-exit" checked' in blank
     steps = [{"type": "wait", "until_hour": 9},
              {"type": "trait", "key": "lembrete", "value": 2},
              {"type": "webhook", "url": "https://hooks.loja.example/lembrete"}]

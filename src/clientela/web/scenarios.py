@@ -35,7 +35,7 @@ class ScenarioForm(BaseModel):
     the steps' JSON, kept by the editor's script (or typed)."""
 
     name: str = ""
-    trigger_type: str = "subscribed"
+    trigger_type: str = ""
     trigger_event: str = ""
     trigger_segment_id: str = ""
     trigger_exit_on_leave: str = ""  # a checkbox: absent when not ticked
@@ -219,8 +219,8 @@ def _editor(request: Request, session: Session, settings: Settings, user: str,
 @router.get("/scenarios/new", response_class=HTMLResponse)
 def new_scenario_page(request: Request, session: ReadSessionDep, settings: SettingsDep,
                       user: UserDep) -> HTMLResponse:
-    return _editor(request, session, settings, user, ScenarioForm(trigger_exit_on_leave="on"),
-                   None)
+    blank = ScenarioForm(trigger_type="subscribed", trigger_exit_on_leave="on")
+    return _editor(request, session, settings, user, blank, None)
 
 
 @router.post("/scenarios", response_class=HTMLResponse)

@@ -121,6 +121,9 @@
   function emailFields(step, n) {
     const templates = { "": "Choose a template" };
     editor.templates.forEach((t) => { templates[t.id] = t.name; });
+    if (step.template_id && !(step.template_id in templates)) {
+      templates[step.template_id] = `#${step.template_id} (no such template)`;
+    }
     const parts = [choice(templates, step.template_id, (value) => {
       const chosen = editor.templates.find((t) => String(t.id) === value);
       if (value) step.template_id = Number(value); else delete step.template_id;
