@@ -27,7 +27,7 @@ def test_no_operation_answers_a_server_error(settings, engine, secret_key, clien
     headers = {"Authorization": f"Bearer {secret_key}"}
     operations = [result.ok() for result in schema.include(path_regex="^/api/v1/")
                   .get_all_operations()]
-    assert len(operations) == 53
+    assert len(operations) == 54
     for operation in operations:
         @given(case=operation.as_strategy())
         @hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,

@@ -178,6 +178,40 @@ def test_bad_scenarios_are_refused_naming_the_field(mail_api, definition, messag
     assert answer.json()["message"].startswith(message)
 
 
+def test_a_scenario_is_replaced_with_put_and_switched_with_patch(mail_api, engine):
+    template = mail_api.post("/api/v1/templates", json={
+        "name": "Oi", "subject": "oi", "html": "<p>Oi</p>"}).json()
+    created = mail_api.post("/api/v1/scenarios", json={"ready_made": "birthday"}).json()
+    url = f"/api/v1/scenarios/{created['id']}"
+    assert mail_api.patch(url, json={"active": True}).json()["active"] is True
+    definition = {"name": "Aniversário VIP", "trigger": {"type": "birthday"},
+                  "steps": [{"type": "wait", "until_hour": 10},
+                            {"type": "branch", "rule": {"tag": "vip"}, "else_step": 3},
+                            {"type": "email", "template_id": template["id"], "subject": "Oi"}],
+                  "goal_event": "Order Completed", "reentry": "never", "quiet_hours": [21, 7]}
+    replaced = mail_api.put(url, json=definition)
+    assert replaced.status_code == 200, replaced.text
+    expected = {**created, "name": "Aniversário VIP", "steps": definition["steps"],
+                "goal_event": "Order Completed", "reentry": "never", "quiet_start": 21,
+                "quiet_end": 7, "active": True, "active_since": replaced.json()["active_since"]}
+    assert replaced.json() == expected  # still switched on
+    assert mail_api.get(url).json() == expected
+
+    bad = mail_api.put(url, json={**definition, "name": "Outro", "steps": [
+        {"type": "email", "template_id": 7777, "subject": "x"}]})
+    assert (bad.status_code, bad.json()["message"]) == (
+        400, "steps.0.template_id: there is no template 7777")
+    taken = mail_api.post("/api/v1/scenarios", json={"ready_made": "welcome"}).json()
+    clash = mail_api.put(url, json={**definition, "name": taken["name"]})
+    assert (clash.status_code, clash.json()["message"]) == (
+        409, "name: a scenario named 'Boas-vindas' exists")
+    assert mail_api.get(url).json() == expected  # nothing half-saved
+    assert mail_api.put("/api/v1/scenarios/999", json=definition).status_code == 404
+    missing = mail_api.put(url, json={"name": "x", "trigger": {"type": "birthday"}})
+    assert missing.status_code == 422
+    assert mail_api.patch(url, json={"active": False}).json()["active"] is False
+
+
 def test_email_steps_carry_their_coupon_and_waits_end_at_each_customers_best_hour(
         mail_api, client, write_key, engine, mail_settings, smtp):
     _, received = smtp

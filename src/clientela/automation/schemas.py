@@ -25,6 +25,18 @@ class ScenarioIn(BaseModel):
                        Annotated[int, Field(ge=0, le=23)]] | None = None
 
 
+class ScenarioDefinition(BaseModel):
+    """A whole definition, replacing the scenario's own (PUT); `active` is left as it is."""
+
+    name: Name
+    trigger: dict[str, Any]
+    steps: list[dict[str, Any]] = Field(max_length=50)
+    goal_event: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    reentry: Literal["never", "after_exit", "always"] = "always"
+    quiet_hours: tuple[Annotated[int, Field(ge=0, le=23)],
+                       Annotated[int, Field(ge=0, le=23)]] | None = None
+
+
 class ScenarioPatch(BaseModel):
     active: bool
 

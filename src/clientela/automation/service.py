@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clientela.automation import engine
-from clientela.automation.definition import Branch, Email, steps_of, trigger_of
+from clientela.automation.definition import Branch, Email, Step, steps_of, trigger_of
 from clientela.automation.models import REENTRY, Enrolment, Scenario
 from clientela.automation.ready import READY_MADE
 from clientela.automation.schemas import ScenarioReport
@@ -22,34 +22,68 @@ from clientela.messaging import service as messaging
 from clientela.messaging.models import Delivery
 from clientela.segments import service as segments
 
+QuietHours = tuple[int, int] | None
 
-def create_scenario(*, session: Session, name: str, trigger: Any, steps: Any,
-                    goal_event: str | None, reentry: str, quiet_hours: tuple[int, int] | None,
-                    now: datetime, ready_made: str | None = None) -> Scenario:
-    """A scenario, switched off; its trigger and steps checked (templates must exist)."""
+
+def check_definition(*, session: Session, trigger: Any, steps: Any, reentry: str,
+                     quiet_hours: QuietHours, now: datetime) -> None:
+    """Refuse a scenario that could not run, naming the field: its trigger, its steps (the
+    templates they send must exist, their rules must compile), re-entry and quiet hours."""
     trigger_of(trigger)
     for index, step in enumerate(steps_of(steps)):
-        if isinstance(step, Branch):
-            try:
-                segments.members_of(session=session, rule=step.rule, now=now,
-                                    currency="BRL")  # compiled only: any currency will do
-            except InvalidInput as error:
-                raise InvalidInput(f"steps.{index}.{error.message}",
-                                   code="invalid_scenario") from None
-        if isinstance(step, Email):
-            try:
-                messaging.get_template(session=session, template_id=step.template_id)
-            except NotFound:
-                raise InvalidInput(f"steps.{index}.template_id: there is no template "
-                                   f"{step.template_id}", code="invalid_scenario") from None
+        _check_step(session, index, step, now)
     if reentry not in REENTRY:
         raise InvalidInput(f"reentry: must be one of {', '.join(REENTRY)}",
                            code="invalid_scenario")
+    if quiet_hours is not None and not all(0 <= hour <= 23 for hour in quiet_hours):
+        raise InvalidInput("quiet_hours: hours from 0 to 23", code="invalid_scenario")
+
+
+def _check_step(session: Session, index: int, step: Step, now: datetime) -> None:
+    if isinstance(step, Branch):
+        try:
+            segments.members_of(session=session, rule=step.rule, now=now,
+                                currency="BRL")  # compiled only: any currency will do
+        except InvalidInput as error:
+            raise InvalidInput(f"steps.{index}.{error.message}",
+                               code="invalid_scenario") from None
+    if isinstance(step, Email):
+        try:
+            messaging.get_template(session=session, template_id=step.template_id)
+        except NotFound:
+            raise InvalidInput(f"steps.{index}.template_id: there is no template "
+                               f"{step.template_id}", code="invalid_scenario") from None
+
+
+def create_scenario(*, session: Session, name: str, trigger: Any, steps: Any,
+                    goal_event: str | None, reentry: str, quiet_hours: QuietHours,
+                    now: datetime, ready_made: str | None = None) -> Scenario:
+    """A scenario, switched off; its trigger and steps checked (templates must exist)."""
+    check_definition(session=session, trigger=trigger, steps=steps, reentry=reentry,
+                     quiet_hours=quiet_hours, now=now)
     start, end = quiet_hours if quiet_hours else (None, None)
     scenario = Scenario(name=name, ready_made=ready_made, trigger=trigger, steps=steps,
                         goal_event=goal_event, reentry=reentry, quiet_start=start,
                         quiet_end=end, active=False, created_at=now, updated_at=now)
     session.add(scenario)
+    flush_named(session, "scenario", name)
+    return scenario
+
+
+def update_scenario(*, session: Session, scenario_id: int, name: str, trigger: Any,
+                    steps: Any, goal_event: str | None, reentry: str,
+                    quiet_hours: QuietHours, now: datetime) -> Scenario:
+    """Replace a scenario's definition, checked as when it was created; nothing changes if a
+    check fails. A switched-on scenario may be changed: enrolments keep their step index (the
+    next step to run), so a customer waiting at step 3 runs the new step 3 next, whatever
+    was moved, added or removed before it; one past the new last step is completed."""
+    scenario = get_scenario(session=session, scenario_id=scenario_id)
+    check_definition(session=session, trigger=trigger, steps=steps, reentry=reentry,
+                     quiet_hours=quiet_hours, now=now)
+    start, end = quiet_hours if quiet_hours else (None, None)
+    scenario.name, scenario.trigger, scenario.steps = name, trigger, steps
+    scenario.goal_event, scenario.reentry = goal_event, reentry
+    scenario.quiet_start, scenario.quiet_end, scenario.updated_at = start, end, now
     flush_named(session, "scenario", name)
     return scenario
 
@@ -69,6 +103,11 @@ def create_ready_made(*, session: Session, key: str, name: str | None, now: date
                            steps=ready.steps(template_ids), goal_event=ready.goal_event,
                            reentry=ready.reentry, quiet_hours=(22, 8), now=now,
                            ready_made=key)
+
+
+def ready_made_names() -> dict[str, str]:
+    """The ready-made scenarios' keys and names."""
+    return {key: ready.name for key, ready in READY_MADE.items()}
 
 
 def get_scenario(*, session: Session, scenario_id: int) -> Scenario:
@@ -101,6 +140,13 @@ def counts(*, session: Session, scenario_id: int) -> dict[str, int]:
     """Enrolments of the scenario by status."""
     return dict(session.execute(select(Enrolment.status, func.count()).where(
         Enrolment.scenario_id == scenario_id).group_by(Enrolment.status)).tuples().all())
+
+
+def waiting_by_step(*, session: Session, scenario_id: int) -> dict[int, int]:
+    """Enrolments in progress by the step they run next."""
+    return dict(session.execute(select(Enrolment.step, func.count()).where(
+        Enrolment.scenario_id == scenario_id, Enrolment.status == "active").group_by(
+        Enrolment.step)).tuples().all())
 
 
 def report(*, session: Session, scenario_id: int, now: datetime, currency: str

@@ -82,18 +82,23 @@ def segments_page(request: Request, session: ReadSessionDep, user: UserDep) -> H
                 segments=segment_queries.list_segments(session=session))
 
 
+def rule_vocabulary(session: Any) -> dict[str, Any]:
+    """What the rule builder (static/segments.js) offers: fields, operators, RFM groups,
+    consent states and the segments a rule may name."""
+    return {"fields": {name: {"kind": field.kind, "values": list(field.values)}
+                       for name, field in FIELDS.items()},
+            "ops": {kind: list(ops) for kind, ops in OPS.items()},
+            "rfm_groups": list(RFM_GROUPS), "consent": list(CONSENT_STATES),
+            "segments": [{"id": other.id, "name": other.name}
+                         for other in segment_queries.list_segments(session=session)]}
+
+
 def _builder(request: Request, session: Any, user: str, *, status: int = 200,
              **context: Any) -> HTMLResponse:
     """The segment page: the builder (with what it needs to know) and, for a saved
     segment, its members and size over time."""
-    others = segment_queries.list_segments(session=session)
-    vocabulary = {"fields": {name: {"kind": field.kind, "values": list(field.values)}
-                             for name, field in FIELDS.items()},
-                  "ops": {kind: list(ops) for kind, ops in OPS.items()},
-                  "rfm_groups": list(RFM_GROUPS), "consent": list(CONSENT_STATES),
-                  "segments": [{"id": other.id, "name": other.name} for other in others]}
     return page(request, "segment.html", status=status, user=user,
-                vocabulary=json.dumps(vocabulary), **context)
+                vocabulary=json.dumps(rule_vocabulary(session)), **context)
 
 
 @router.get("/segments/new", response_class=HTMLResponse)

@@ -1,7 +1,7 @@
 """Dashboard pages: sign in, customers (list, search, profile with orders, carts and
 timeline) and products (list, search, a product with its sales and buyers); the shop's
 overview, RFM and segments are in `insights`; e-mail in `campaigns`, `mail_templates` and
-`outbox`."""
+`outbox`; scenarios in `scenarios`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,15 @@ from clientela.customers import queries as customer_queries
 from clientela.customers import service as customers
 from clientela.team import service as team
 from clientela.tracking import queries as event_queries
-from clientela.web import campaigns, insights, mail, mail_templates, outbox, recipients
+from clientela.web import (
+    campaigns,
+    insights,
+    mail,
+    mail_templates,
+    outbox,
+    recipients,
+    scenarios,
+)
 from clientela.web.origin import SameOriginOnly
 from clientela.web.pages import HERE, SignInRequired, UserDep, page
 
@@ -137,6 +145,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(campaigns.router)
     app.include_router(mail_templates.router)
     app.include_router(outbox.router)
+    app.include_router(scenarios.router)
 
     @app.exception_handler(SignInRequired)
     async def _to_login(_request: Request, _error: Exception) -> Response:

@@ -8,7 +8,13 @@ from fastapi import APIRouter
 from clientela.api.deps import ReadSessionDep, RowId, SecretKeyDep, SessionDep, SettingsDep
 from clientela.automation import service
 from clientela.automation.models import Scenario
-from clientela.automation.schemas import ScenarioIn, ScenarioOut, ScenarioPatch, ScenarioReport
+from clientela.automation.schemas import (
+    ScenarioDefinition,
+    ScenarioIn,
+    ScenarioOut,
+    ScenarioPatch,
+    ScenarioReport,
+)
 from clientela.core.clock import utcnow
 from clientela.core.errors import InvalidInput
 
@@ -48,6 +54,20 @@ def create_scenario(body: ScenarioIn, session: SessionDep, _key: SecretKeyDep) -
 def get_scenario(scenario_id: RowId, session: ReadSessionDep, _key: SecretKeyDep
                  ) -> ScenarioOut:
     return _out(service.get_scenario(session=session, scenario_id=scenario_id))
+
+
+@router.put("/scenarios/{scenario_id}", response_model=ScenarioOut)
+def update_scenario(scenario_id: RowId, body: ScenarioDefinition, session: SessionDep,
+                    _key: SecretKeyDep) -> ScenarioOut:
+    """Replace the definition (checked as on creation; switched on or off, it stays so).
+    Customers already enrolled keep their step number: they run the step now at that
+    place next."""
+    scenario = service.update_scenario(
+        session=session, scenario_id=scenario_id, name=body.name, trigger=body.trigger,
+        steps=body.steps, goal_event=body.goal_event, reentry=body.reentry,
+        quiet_hours=body.quiet_hours, now=utcnow())
+    session.commit()
+    return _out(scenario)
 
 
 @router.patch("/scenarios/{scenario_id}", response_model=ScenarioOut)
