@@ -294,7 +294,8 @@ def test_the_campaign_editor_counts_previews_saves_schedules_and_cancels(
         "template_id": template_id, "subject": "{{ customer.first_name }}, ofertas",
         "email": "Dona@Loja.com.br", "customer": "bruno@example.com"})
     assert tested.status_code == 200, tested.text
-    assert re.fullmatch(rf"<test\.t{template_id}\.\d+@.+>", tested.json()["message_id"])
+    assert re.fullmatch(rf"<test\.t{template_id}\.\d+\.[0-9a-f]{{8}}@.+>",
+                        tested.json()["message_id"])
     from_page = client.post(f"/campaigns/{campaign_id}/test",
                             data={"email": "socio@loja.com.br", "customer": ""})
     assert "Test sent to socio@loja.com.br (&lt;test.c" in from_page.text
