@@ -298,3 +298,23 @@ def test_a_failing_webhook_is_retried_with_back_off_then_skipped(
     with session_scope(engine, writes=False) as session:
         assert customers.tags_of(session=session, customer_id=ids["ana"]) == ["hooked"]
         assert session.scalars(select(Enrolment.status)).one() == "completed"
+
+
+def test_one_run_moves_every_due_enrolment_a_batch_at_a_time(
+        client, write_key, engine, mail_settings):
+    names = ["ana", "bruno", "carla", "dora", "edu"]
+    ids = subscribers(client, write_key, engine, names)
+    with session_scope(engine) as session:
+        scenario = service.create_scenario(
+            session=session, name="Tag all", trigger={"type": "event", "event": "Signed Up"},
+            steps=[{"type": "tag", "add": "signed-up"}], goal_event=None, reentry="never",
+            quiet_hours=None, now=T0)
+        service.switch(session=session, scenario_id=scenario.id, active=True, now=T0)
+    for name in names:
+        _track(client, write_key, name, "Signed Up", T0 + timedelta(seconds=30), 1)
+    enrolled, moved, _ = tasks.run_scenarios(engine=engine, settings=mail_settings,
+                                             clock=lambda: T0 + timedelta(minutes=1), batch=2)
+    assert (enrolled, moved) == (5, 5)  # batches of 2, 2 and 1 in one run
+    with session_scope(engine, writes=False) as session:
+        assert {name: customers.tags_of(session=session, customer_id=ids[name])
+                for name in names} == {name: ["signed-up"] for name in names}

@@ -118,12 +118,12 @@ def _count(session: Session, scenario_id: int) -> int:
         Enrolment.scenario_id == scenario_id)) or 0
 
 
-def advance(*, session: Session, run: Run) -> int:
-    """Move the due enrolments of active scenarios on; how many moved."""
+def advance(*, session: Session, run: Run, batch: int = BATCH) -> int:
+    """Move (up to `batch`) due enrolments of active scenarios on; how many moved."""
     due = select(Enrolment).join(Scenario, Scenario.id == Enrolment.scenario_id).where(
         Scenario.active.is_(True), Enrolment.status == "active",
         Enrolment.next_run_at <= run.now).order_by(Enrolment.next_run_at, Enrolment.id
-                                                   ).limit(BATCH)
+                                                   ).limit(batch)
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(of=Enrolment, skip_locked=True)
     enrolments = list(session.scalars(due))

@@ -128,12 +128,19 @@ def switch(*, session: Session, scenario_id: int, active: bool, now: datetime) -
     return scenario
 
 
-def run_scenarios(*, session: Session, run: engine.Run) -> tuple[int, int]:
-    """Enrol for every active scenario, then move due enrolments on: (enrolled, moved)."""
-    enrolled = sum(engine.enrol(session=session, scenario=scenario, now=run.now)
-                   for scenario in session.scalars(select(Scenario).where(
-                       Scenario.active.is_(True))))
-    return enrolled, engine.advance(session=session, run=run)
+def run_scenarios(*, session: Session, run: engine.Run, batch: int = engine.BATCH
+                  ) -> tuple[int, int]:
+    """Enrol for every active scenario, then move (up to `batch`) due enrolments on:
+    (enrolled, moved)."""
+    return enrol_all(session=session, now=run.now), engine.advance(session=session, run=run,
+                                                                   batch=batch)
+
+
+def enrol_all(*, session: Session, now: datetime) -> int:
+    """Enrol for every active scenario: how many customers entered."""
+    return sum(engine.enrol(session=session, scenario=scenario, now=now)
+               for scenario in session.scalars(select(Scenario).where(
+                   Scenario.active.is_(True))))
 
 
 def counts(*, session: Session, scenario_id: int) -> dict[str, int]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import Engine
 
 from clientela.automation import service
-from clientela.automation.engine import Run
+from clientela.automation.engine import BATCH, Run, advance
 from clientela.config import Settings
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
@@ -17,12 +18,21 @@ from clientela.messaging.transport import transport_for
 
 
 def run_scenarios(*, engine: Engine, settings: Settings,
-                  clock: Callable[[], datetime] = utcnow) -> tuple[int, int, Tally]:
-    """Enrol, move due enrolments on, then send the scenarios' due messages:
+                  clock: Callable[[], datetime] = utcnow, batch: int = BATCH,
+                  budget_seconds: float = 45.0) -> tuple[int, int, Tally]:
+    """Enrol, move due enrolments on (a transaction per `batch`, until none is due or the
+    minute's `budget_seconds` are spent), then send the scenarios' due messages:
     (enrolled, moved, what the sender did)."""
+    run = Run(settings=settings, now=clock())
     with session_scope(engine) as session:
-        enrolled, moved = service.run_scenarios(session=session,
-                                                run=Run(settings=settings, now=clock()))
+        enrolled = service.enrol_all(session=session, now=run.now)
+    moved, started = 0, time.monotonic()
+    while True:
+        with session_scope(engine) as session:
+            done = advance(session=session, run=run, batch=batch)
+        moved += done
+        if done < batch or time.monotonic() - started > budget_seconds:
+            break
     sender = Sender(settings=settings, engine=engine, transport=transport_for(settings),
                     now=clock)
     return enrolled, moved, deliver_campaign(sender, None)
