@@ -109,10 +109,10 @@ def test_ready_made_scenarios_are_created_listed_and_switched(
     t = _templates(engine)
     assert _scenario(engine, scenario_id) == {
         "name": "Boas-vindas", "trigger": {"type": "subscribed"}, "steps": [
-            {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 1"],
+            {"type": "email", "template_id": t["Boas-vindas: 1. boas-vindas"],
              "subject": "Bem-vindo(a), {{ customer.first_name }}!"},
             {"type": "wait", "days": 3},
-            {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 2"],
+            {"type": "email", "template_id": t["Boas-vindas: 2. mais vendidos"],
              "subject": "Os mais vendidos da semana"}],
         "goal_event": None, "reentry": "never", "quiet": (22, 8), "active": False}
     listed = client.get("/scenarios").text
@@ -163,7 +163,7 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
     _sign_in(client, engine)
     scenario_id = _welcome(client)
     t = _templates(engine)
-    first, second = t["Boas-vindas: Boas-vindas 1"], t["Boas-vindas: Boas-vindas 2"]
+    first, second = t["Boas-vindas: 1. boas-vindas"], t["Boas-vindas: 2. mais vendidos"]
     with session_scope(engine) as session:
         vip = segments.create_segment(session=session, name="VIP", rule={"tag": "vip"},
                                       description=None, now=utcnow(), currency="BRL").id
@@ -190,11 +190,11 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
     page = client.get(f"/scenarios/{scenario_id}").text
     assert _text(page, "scenario-trigger") == "Starts when: The customer enters the segment VIP"
     assert [row[1] for row in _rows(page, "step-report")] == [
-        "E-mail “Oi” (template Boas-vindas: Boas-vindas 1, coupon BEMVINDO5)",
+        "E-mail “Oi” (template Boas-vindas: 1. boas-vindas, coupon BEMVINDO5)",
         "If the customer matches the rule, go on; else go to step 4",
         "Add the tag vip-welcomed",
         "Wait until the customer's best hour (else the shop's), within 24 hours",
-        "E-mail “Mais” (template Boas-vindas: Boas-vindas 2)"]
+        "E-mail “Mais” (template Boas-vindas: 2. mais vendidos)"]
 
     # A template that does not exist: refused, the field named, the edits kept, nothing saved.
     edited = [*steps[:2], {"type": "email", "template_id": 7777, "subject": "Nope"}]
@@ -375,11 +375,11 @@ def test_a_ready_made_scenario_edited_in_the_browser(live_server: LiveServer, en
     assert answer.status_code == 200, answer.text
     scenario = answer.json()
     assert (scenario["name"], scenario["active"], scenario["steps"]) == ("Boas-vindas", True, [
-        {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 1"],
+        {"type": "email", "template_id": t["Boas-vindas: 1. boas-vindas"],
          "subject": "Bem-vindo(a), {{ customer.first_name }}!", "coupon": "BEMVINDO5"},
         {"type": "wait", "best_hour": True},
         {"type": "tag", "add": "boas-vindas"},
-        {"type": "email", "template_id": t["Boas-vindas: Boas-vindas 2"],
+        {"type": "email", "template_id": t["Boas-vindas: 2. mais vendidos"],
          "subject": "Os mais vendidos da semana"}])
     assert active_since is not None
     assert "Traceback" not in live_server.output(), live_server.output()

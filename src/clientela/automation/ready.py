@@ -60,11 +60,11 @@ READY_MADE = {ready.key: ready for ready in (
     ReadyMade(
         key="abandoned_cart", name="Carrinho abandonado",
         trigger={"type": "cart_abandoned"}, goal_event="Order Completed", reentry="always",
-        letters=(Letter("Carrinho abandonado 1", "Seus itens estão esperando por você",
+        letters=(Letter("1 hora depois", "Seus itens estão esperando por você",
                         _CART_ITEMS),
-                 Letter("Carrinho abandonado 2", "Ainda pensando? Seu carrinho continua aqui",
+                 Letter("24 horas depois", "Ainda pensando? Seu carrinho continua aqui",
                         _CART_ITEMS),
-                 Letter("Carrinho abandonado 3", "Última chance: seu carrinho vai expirar",
+                 Letter("72 horas depois", "Última chance: seu carrinho vai expirar",
                         _CART_ITEMS)),
         # The cart counts as abandoned an hour after its last change: 1 h, 24 h, 72 h.
         plan=({"email": 0}, {"type": "wait", "hours": 23}, {"email": 1},
@@ -72,26 +72,26 @@ READY_MADE = {ready.key: ready for ready in (
     ReadyMade(
         key="welcome", name="Boas-vindas", trigger={"type": "subscribed"}, goal_event=None,
         reentry="never",
-        letters=(Letter("Boas-vindas 1", "Bem-vindo(a), {{ customer.first_name }}!",
+        letters=(Letter("1. boas-vindas", "Bem-vindo(a), {{ customer.first_name }}!",
                         "<h1>Que bom ter você aqui, {{ customer.first_name | default('') }}!"
                         "</h1><p>Novidades e ofertas vão chegar por aqui.</p>"
                         + _RECOMMENDED),
-                 Letter("Boas-vindas 2", "Os mais vendidos da semana",
+                 Letter("2. mais vendidos", "Os mais vendidos da semana",
                         "<h1>Os favoritos dos nossos clientes</h1>" + _RECOMMENDED)),
         plan=({"email": 0}, {"type": "wait", "days": 3}, {"email": 1})),
     ReadyMade(
         key="post_purchase", name="Pós-compra", trigger={"type": "event",
                                                          "event": "Order Completed"},
         goal_event=None, reentry="always",
-        letters=(Letter("Pós-compra: obrigado", "Obrigado pela sua compra!",
+        letters=(Letter("1. obrigado", "Obrigado pela sua compra!",
                         "<h1>Obrigado, {{ customer.first_name | default('') }}!</h1>"
                         "{% if last_order %}<p>Pedido {{ last_order.number }}: "
                         "{{ last_order.total }}</p><ul>{% for item in last_order.items %}"
                         "<li>{{ item.quantity }} × {{ item.name }}</li>{% endfor %}</ul>"
                         "{% endif %}"),
-                 Letter("Pós-compra: combina com", "Escolhemos isto para você",
+                 Letter("2. combina com", "Escolhemos isto para você",
                         "<h1>Combina com a sua compra</h1>" + _RECOMMENDED),
-                 Letter("Pós-compra: avaliação", "Conte o que achou",
+                 Letter("3. avaliação", "Conte o que achou",
                         "<h1>O que achou da compra?</h1>{% if last_order %}<ul>"
                         "{% for item in last_order.items %}<li><a href=\"{{ item.url }}\">"
                         "Avaliar {{ item.name }}</a></li>{% endfor %}</ul>{% endif %}")),
@@ -102,11 +102,11 @@ READY_MADE = {ready.key: ready for ready in (
     ReadyMade(
         key="win_back", name="Reconquista", trigger={"type": "inactive"},
         goal_event="Order Completed", reentry="after_exit",
-        letters=(Letter("Reconquista 1", "Sentimos sua falta, {{ customer.first_name }}",
+        letters=(Letter("1. sentimos sua falta", "Sentimos sua falta, {{ customer.first_name }}",
                         "<h1>Faz tempo que você não aparece!</h1><p>Use o cupom "
                         "<b>{{ coupon }}</b> na próxima compra.</p>"
                         + _RECOMMENDED),
-                 Letter("Reconquista 2", "Seu cupom ainda vale",
+                 Letter("2. cupom ainda vale", "Seu cupom ainda vale",
                         "<h1>Seu cupom <b>{{ coupon }}</b> ainda vale"
                         "</h1>" + _RECOMMENDED)),
         plan=({"email": 0, "coupon": "VOLTA10"}, {"type": "wait", "days": 7},
@@ -114,7 +114,7 @@ READY_MADE = {ready.key: ready for ready in (
     ReadyMade(
         key="birthday", name="Aniversário", trigger={"type": "birthday"}, goal_event=None,
         reentry="always",
-        letters=(Letter("Aniversário", "Feliz aniversário, {{ customer.first_name }}!",
+        letters=(Letter("parabéns", "Feliz aniversário, {{ customer.first_name }}!",
                         "<h1>Parabéns, {{ customer.first_name | default('') }}!</h1>"
                         "<p>Um presente: o cupom <b>{{ coupon }}</b>."
                         "</p>" + _RECOMMENDED),),
