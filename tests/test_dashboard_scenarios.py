@@ -214,6 +214,12 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
         ({"trigger_type": "segment_left"}, "trigger.segment_id: choose a segment"),
         ({"trigger_type": "days_since_last_order", "trigger_days": "0"},
          "trigger.days_since_last_order.days: Input should be greater than or equal to 1"),
+        ({"trigger_type": "event_not_followed", "trigger_event": "Checkout Started",
+          "trigger_followed_by": "Order Completed", "trigger_within_hours": "uma"},
+         "trigger.within_hours: must be a number of hours"),
+        ({"trigger_type": "event_not_followed", "trigger_event": "Checkout Started",
+          "trigger_followed_by": "", "trigger_within_hours": "1"},
+         "trigger.followed_by: is required"),
         ({"quiet_start": "22", "quiet_end": ""},
          "quiet_hours: give both hours (0 to 23), or neither"),
         ({"quiet_start": "24", "quiet_end": "8"}, "quiet_hours: hours from 0 to 23"),
@@ -266,6 +272,18 @@ def test_a_blank_scenario_is_written_in_the_editor(client: TestClient, engine: E
     assert _text(again.text, "scenario-error") == "name: a scenario named 'Lembrete' exists"
     page = client.get(f"/scenarios/{scenario_id}").text
     assert _text(page, "scenario-trigger") == "Starts when: 30 days since the last order"
+    checkout = client.post("/scenarios", follow_redirects=False, data=_form(
+        name="Checkout", trigger_type="event_not_followed", trigger_event="Checkout Started",
+        trigger_followed_by="Order Completed", trigger_within_hours="1,5", steps=steps))
+    assert checkout.status_code == 303, checkout.text
+    checkout_id = int(checkout.headers["location"].rsplit("/", 1)[1])
+    assert _scenario(engine, checkout_id)["trigger"] == {
+        "type": "event_not_followed", "event": "Checkout Started",
+        "followed_by": "Order Completed", "within_hours": 1.5}
+    shown = client.get(f"/scenarios/{checkout_id}").text
+    assert _text(shown, "scenario-trigger") == (
+        "Starts when: “Checkout Started” not followed by “Order Completed” within 1.5 hours")
+    assert 'id="trigger-within-hours" min="0.25" max="720" step="0.25" value="1.5"' in shown
     assert [row[1] for row in _rows(page, "step-report")] == [
         "Wait until 09:00 UTC", "Set the trait lembrete to 2",
         "Call https://hooks.loja.example/lembrete"]

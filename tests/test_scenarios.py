@@ -318,3 +318,34 @@ def test_one_run_moves_every_due_enrolment_a_batch_at_a_time(
     with session_scope(engine, writes=False) as session:
         assert {name: customers.tags_of(session=session, customer_id=ids[name])
                 for name in names} == {name: ["signed-up"] for name in names}
+
+
+def test_an_event_not_followed_by_another_within_the_window(
+        client, write_key, engine, mail_settings):
+    ids = subscribers(client, write_key, engine, ["ana", "bruno", "carla", "dora"])
+    with session_scope(engine) as session:
+        scenario = service.create_scenario(
+            session=session, name="Checkout abandoned",
+            trigger={"type": "event_not_followed", "event": "Checkout Started",
+                     "followed_by": "Order Completed", "within_hours": 1},
+            steps=[{"type": "tag", "add": "left-checkout"}], goal_event=None,
+            reentry="always", quiet_hours=None, now=T0)
+        service.switch(session=session, scenario_id=scenario.id, active=True, now=T0)
+    minutes = [("dora", "Checkout Started", -120),  # its window closed before switching on
+               ("ana", "Checkout Started", 5), ("ana", "Checkout Started", 20),  # one burst
+               ("bruno", "Checkout Started", 5), ("bruno", "Order Completed", 30),
+               ("carla", "Checkout Started", 10)]
+    for number, (name, event, minute) in enumerate(minutes):
+        _track(client, write_key, name, event, T0 + timedelta(minutes=minute), number)
+
+    def left_checkout() -> dict[str, list[str]]:
+        with session_scope(engine, writes=False) as session:
+            return {name: customers.tags_of(session=session, customer_id=ids[name])
+                    for name in ids}
+
+    assert _run(engine, mail_settings, T0 + timedelta(minutes=72))[:2] == (1, 1)
+    assert left_checkout() == {"ana": [], "bruno": [], "carla": ["left-checkout"], "dora": []}
+    assert _run(engine, mail_settings, T0 + timedelta(minutes=85))[:2] == (1, 1)
+    assert left_checkout() == {"ana": ["left-checkout"], "bruno": [], "carla": ["left-checkout"],
+                               "dora": []}
+    assert _run(engine, mail_settings, T0 + timedelta(minutes=90))[:2] == (0, 0)

@@ -23,6 +23,17 @@ class OnEvent(_Strict):
     event: Text
 
 
+class NotFollowed(_Strict):
+    """`event` (e.g. Checkout Started, Product Viewed) not followed by `followed_by` (e.g.
+    Order Completed, Product Added) within `within_hours`. It fires when that window closes,
+    for the last `event` of a burst (one done again inside the window waits for the later
+    one); a `followed_by` at any time before the check counts."""
+    type: Literal["event_not_followed"]
+    event: Text
+    followed_by: Text
+    within_hours: float = Field(gt=0, le=24 * 30)
+
+
 class FirstOrder(_Strict):
     type: Literal["first_order"]
 
@@ -59,8 +70,8 @@ class Inactive(_Strict):
     type: Literal["inactive"]
 
 
-Trigger = Annotated[OnEvent | FirstOrder | CartAbandoned | SegmentChanged | Subscribed | OnDate
-                    | Quiet | Inactive, Field(discriminator="type")]
+Trigger = Annotated[OnEvent | NotFollowed | FirstOrder | CartAbandoned | SegmentChanged
+                    | Subscribed | OnDate | Quiet | Inactive, Field(discriminator="type")]
 
 
 class Wait(_Strict):

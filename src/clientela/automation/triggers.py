@@ -16,6 +16,7 @@ from clientela.automation.definition import (
     CartAbandoned,
     FirstOrder,
     Inactive,
+    NotFollowed,
     OnDate,
     OnEvent,
     Quiet,
@@ -49,6 +50,8 @@ def _query(dialect: str, trigger: Trigger, since: datetime, now: datetime
     if isinstance(trigger, OnEvent):
         return select(Event.customer_id, _key("event:", Event.id)).where(
             Event.event == trigger.event, Event.timestamp > since, Event.timestamp <= now)
+    if isinstance(trigger, NotFollowed):
+        return _not_followed(trigger, since, now)
     if isinstance(trigger, FirstOrder):
         earlier = aliased(Order)
         return select(Order.customer_id, literal("first_order")).where(
@@ -78,6 +81,20 @@ def _query(dialect: str, trigger: Trigger, since: datetime, now: datetime
         return select(C.id, _key("inactive:", C.last_order_at)).where(
             C.inactive.is_(True), C.last_order_at.is_not(None))
     return _on_date(dialect, trigger, now)
+
+
+def _not_followed(trigger: NotFollowed, since: datetime, now: datetime) -> Select[Any, Any]:
+    """Each `event` whose window closed between `since` and `now` with nothing after it (no
+    `followed_by`, nor the same event again) up to `now`."""
+    window = timedelta(hours=trigger.within_hours)
+    later = aliased(Event)
+    return select(Event.customer_id, _key("after:", Event.id)).where(
+        Event.event == trigger.event, Event.timestamp > since - window,
+        Event.timestamp <= now - window,
+        ~exists(select(later.id).where(
+            later.customer_id == Event.customer_id,
+            later.event.in_((trigger.event, trigger.followed_by)),
+            later.timestamp > Event.timestamp, later.timestamp <= now)))
 
 
 def _month_day(dialect: str, column: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 TRIGGERS = {
     "event": "Each time the customer does an event",
+    "event_not_followed": "An event not followed by another within some hours",
     "first_order": "The customer's first order",
     "cart_abandoned": "A cart left without an order",
     "segment_entered": "The customer enters a segment",
@@ -37,6 +38,9 @@ def trigger_words(trigger: dict[str, Any], segments: dict[int, str]) -> str:
     segment = segments.get(trigger.get("segment_id", 0), f"#{trigger.get('segment_id')}")
     if kind == "event":
         return f"Each time the customer does “{trigger.get('event')}”"
+    if kind == "event_not_followed":
+        return (f"“{trigger.get('event')}” not followed by “{trigger.get('followed_by')}” "
+                f"within {_amount(trigger.get('within_hours'), 'hour')}")
     if kind == "segment_entered":
         ends = " (leaving it ends the scenario)" if trigger.get("exit_on_leave", True) else ""
         return f"The customer enters the segment {segment}{ends}"

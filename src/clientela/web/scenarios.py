@@ -40,6 +40,8 @@ class ScenarioForm(BaseModel):
     trigger_segment_id: str = ""
     trigger_exit_on_leave: str = ""  # a checkbox: absent when not ticked
     trigger_days: str = ""
+    trigger_followed_by: str = ""
+    trigger_within_hours: str = ""
     goal_event: str = ""
     reentry: str = "always"
     quiet_start: str = ""
@@ -70,12 +72,26 @@ def _whole(field: str, text: str) -> int:
     return int(text)
 
 
+def _hours(field: str, text: str) -> float:
+    try:
+        hours = float(text.strip().replace(",", "."))
+    except ValueError:
+        raise _invalid(f"{field}: must be a number of hours") from None
+    return int(hours) if hours.is_integer() else hours
+
+
 def _trigger(form: ScenarioForm) -> dict[str, Any]:
     """The trigger the form's fields for its type describe (the others are ignored)."""
     kind = form.trigger_type
     if kind == "event":
         return {"type": kind, "event": checked_text("trigger.event", form.trigger_event,
                                                     limit=255).strip()}
+    if kind == "event_not_followed":
+        return {"type": kind,
+                "event": checked_text("trigger.event", form.trigger_event, limit=255).strip(),
+                "followed_by": checked_text("trigger.followed_by", form.trigger_followed_by,
+                                            limit=255).strip(),
+                "within_hours": _hours("trigger.within_hours", form.trigger_within_hours)}
     if kind in ("segment_entered", "segment_left"):
         if not ID.fullmatch(form.trigger_segment_id):
             raise _invalid("trigger.segment_id: choose a segment")
@@ -120,7 +136,10 @@ def _form_of(scenario: Scenario) -> ScenarioForm:
         trigger_event=trigger.get("event", ""),
         trigger_segment_id=str(trigger.get("segment_id", "")),
         trigger_exit_on_leave="on" if trigger.get("exit_on_leave", True) else "",
-        trigger_days=str(trigger.get("days", "")), goal_event=scenario.goal_event or "",
+        trigger_days=str(trigger.get("days", "")),
+        trigger_followed_by=trigger.get("followed_by", ""),
+        trigger_within_hours=f"{trigger['within_hours']:g}" if "within_hours" in trigger else "",
+        goal_event=scenario.goal_event or "",
         reentry=scenario.reentry, steps=json.dumps(scenario.steps, ensure_ascii=False),
         quiet_start="" if scenario.quiet_start is None else str(scenario.quiet_start),
         quiet_end="" if scenario.quiet_end is None else str(scenario.quiet_end))
