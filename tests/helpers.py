@@ -6,6 +6,12 @@ import base64
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from clientela.db import session_scope
+from clientela.team import service as team
+
+OWNER, PASSWORD = "dona@loja.com.br", "s3cret-pass"
 
 
 def basic(write_key: str) -> dict[str, str]:
@@ -28,3 +34,12 @@ def customer_by_user(api: TestClient, user_id: str) -> dict[str, Any]:
     found = api.get("/api/v1/customers", params={"user_id": user_id}).json()["items"]
     assert len(found) == 1, found
     return found[0]
+
+
+def sign_in(client: TestClient, engine: Engine) -> None:
+    """Create the shop's owner (OWNER, PASSWORD) and sign the client in to the dashboard."""
+    with session_scope(engine) as session:
+        team.create_user(session=session, email=OWNER, password=PASSWORD, role="owner")
+    signed_in = client.post("/login", data={"email": OWNER, "password": PASSWORD},
+                            follow_redirects=False)
+    assert signed_in.status_code == 303, signed_in.text

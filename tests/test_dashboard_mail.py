@@ -28,7 +28,7 @@ from clientela.messaging.models import Campaign, Delivery, Template
 from clientela.messaging.transport import outbox_folder
 from clientela.segments import service as segments
 from clientela.team import service as team
-from tests.helpers import basic
+from tests.helpers import OWNER, PASSWORD, basic, sign_in
 from tests.mail import TEMPLATE, body, subscribers
 
 if TYPE_CHECKING:
@@ -36,16 +36,7 @@ if TYPE_CHECKING:
 
 pytest_plugins = ("tests.server", "tests.browser")
 
-OWNER, PASSWORD = "dona@loja.com.br", "s3cret-pass"
 GREETING = "<p>Olá {{ customer.first_name | default('cliente') }}!</p>"
-
-
-def _sign_in(client: TestClient, engine: Engine) -> None:
-    with session_scope(engine) as session:
-        team.create_user(session=session, email=OWNER, password=PASSWORD, role="owner")
-    signed_in = client.post("/login", data={"email": OWNER, "password": PASSWORD},
-                            follow_redirects=False)
-    assert signed_in.status_code == 303, signed_in.text
 
 
 def _segment(engine: Engine, name: str, rule: dict[str, Any]) -> int:
@@ -101,7 +92,7 @@ def test_pages_need_a_signed_in_user(client: TestClient) -> None:
 
 def test_templates_are_written_checked_previewed_and_deleted(
         client: TestClient, engine: Engine, write_key: str) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     ids = subscribers(client, write_key, engine, ["ana"])
     assert "No templates yet." in client.get("/templates").text
     assert 'id="template-form"' in client.get("/templates/new").text
@@ -195,7 +186,7 @@ def _form(**values: Any) -> dict[str, Any]:
 
 def test_the_campaign_editor_counts_previews_saves_schedules_and_cancels(
         client: TestClient, engine: Engine, write_key: str, settings: Settings) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     ids = _people(client, write_key, engine)
     template_id = _template(engine)
     everyone = _segment(engine, "Everyone", {"field": "email", "op": "exists", "value": True})
@@ -316,7 +307,7 @@ def test_the_campaign_editor_counts_previews_saves_schedules_and_cancels(
 
 def test_a_sent_campaign_reports_and_the_outbox_shows_it(
         client: TestClient, engine: Engine, write_key: str, settings: Settings) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     subscribers(client, write_key, engine, ["ana", "bruno", "carla", "dora", "edu"])
     template_id = _template(engine)
     everyone = _segment(engine, "Everyone", {"field": "email", "op": "exists", "value": True})
@@ -393,7 +384,7 @@ def test_a_sent_campaign_reports_and_the_outbox_shows_it(
     ".hidden.eml", "nope.eml", "a%00.eml", "link.eml"])
 def test_outbox_file_names_never_leave_the_folder(
         client: TestClient, engine: Engine, settings: Settings, name: str) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     folder = outbox_folder(settings)
     folder.mkdir(parents=True)
     (folder.parent / "secret.eml").write_text("To: x@example.com\n\nsecret")

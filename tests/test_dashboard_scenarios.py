@@ -26,25 +26,16 @@ from clientela.messaging import service as messaging
 from clientela.messaging.models import Template
 from clientela.segments import service as segments
 from clientela.team import service as team
-from tests.helpers import basic
+from tests.helpers import OWNER, PASSWORD, basic, sign_in
 
 if TYPE_CHECKING:
     from tests.server import LiveServer
 
 pytest_plugins = ("tests.server", "tests.browser")
 
-OWNER, PASSWORD = "dona@loja.com.br", "s3cret-pass"
 T0 = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 READY_NAMES = ["Carrinho abandonado", "Boas-vindas", "Pós-compra", "Reconquista",
                "Aniversário"]
-
-
-def _sign_in(client: TestClient, engine: Engine) -> None:
-    with session_scope(engine) as session:
-        team.create_user(session=session, email=OWNER, password=PASSWORD, role="owner")
-    signed_in = client.post("/login", data={"email": OWNER, "password": PASSWORD},
-                            follow_redirects=False)
-    assert signed_in.status_code == 303, signed_in.text
 
 
 def _text(page_html: str, element_id: str) -> str:
@@ -99,7 +90,7 @@ def test_pages_need_a_signed_in_user(client: TestClient) -> None:
 
 def test_ready_made_scenarios_are_created_listed_and_switched(
         client: TestClient, engine: Engine) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     listed = client.get("/scenarios").text
     assert "No scenarios yet." in listed
     assert re.findall(r"Create “([^”]+)”", listed) == READY_NAMES
@@ -160,7 +151,7 @@ def _form(**fields: Any) -> dict[str, str]:
 
 def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
         client: TestClient, engine: Engine) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     scenario_id = _welcome(client)
     t = _templates(engine)
     first, second = t["Boas-vindas: 1. boas-vindas"], t["Boas-vindas: 2. mais vendidos"]
@@ -246,7 +237,7 @@ def test_the_editor_saves_exactly_and_refuses_a_bad_template_saving_nothing(
 
 
 def test_a_blank_scenario_is_written_in_the_editor(client: TestClient, engine: Engine) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     blank = client.get("/scenarios/new").text
     assert _steps_field(blank) == [] and 'action="/scenarios"' in blank
     assert 'value="subscribed" selected' in blank and 'id="trigger-exit" checked' in blank
@@ -298,7 +289,7 @@ def _signed_up(client: TestClient, write_key: str, user: str, at: datetime) -> N
 
 def test_the_report_counts_customers_waiting_at_each_step(
         client: TestClient, engine: Engine, settings: Settings, write_key: str) -> None:
-    _sign_in(client, engine)
+    sign_in(client, engine)
     steps = [{"type": "wait", "hours": 1}, {"type": "tag", "add": "welcomed"},
              {"type": "wait", "days": 2}, {"type": "email", "template_id": 0, "subject": "Oi"}]
     with session_scope(engine) as session:
