@@ -158,6 +158,7 @@ def sample_message(settings: Settings) -> bytes:
     """One message of the campaign as our code renders it, for the baseline to repeat."""
     from datetime import UTC, datetime
 
+    from clientela.messaging.context import BestSellers
     from clientela.messaging.delivery import _Claimed, _prepare
 
     engine = build_engine(settings)
@@ -165,9 +166,11 @@ def sample_message(settings: Settings) -> bytes:
         row = session.execute(select(Delivery.id, Delivery.customer_id, Delivery.email,
                                      Delivery.template_id, Delivery.subject,
                                      Delivery.tracking).limit(1)).one()
+    now = datetime.now(UTC)
     sender = Sender(settings=settings, engine=engine, transport=Smtp(settings),
-                    now=lambda: datetime.now(UTC))
-    [message] = _prepare(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])])
+                    now=lambda: now)
+    [message] = _prepare(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])],
+                         BestSellers(as_of=now))
     assert not isinstance(message, Outcome), message
     engine.dispose()
     return message.data

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses
+from functools import lru_cache
 
 from clientela.messaging.templates import Rendered
 
@@ -42,6 +43,8 @@ def sender_domain(sender: str) -> str:
     return sender_address(sender).rpartition("@")[2] or "localhost"
 
 
+# The sender is the same on every message of a campaign: parsed once, not per message.
+@lru_cache(maxsize=64)
 def sender_address(sender: str) -> str:
     return getaddresses([sender])[0][1]
 
@@ -53,6 +56,7 @@ def _header(value: str) -> str:
     return Header(value, "utf-8", maxlinelen=998).encode()
 
 
+@lru_cache(maxsize=64)
 def _mailbox(value: str) -> str:
     name, address = getaddresses([value])[0]
     return formataddr((name, address), charset="utf-8") if name else address

@@ -27,7 +27,7 @@ from clientela.customers.models import Customer
 from clientela.db import driver_executemany, session_scope
 from clientela.messaging import service
 from clientela.messaging.compose import Envelope, Outgoing, compose, sender_domain
-from clientela.messaging.context import customer_contexts
+from clientela.messaging.context import BestSellers, customer_contexts
 from clientela.messaging.models import Campaign, Delivery
 from clientela.messaging.templates import Brand, TemplateParts, render
 from clientela.messaging.tokens import sign
@@ -103,9 +103,10 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
         if campaign_id is not None:
             throttle = service.get_campaign(session=session,
                                             campaign_id=campaign_id).throttle_per_second
+    best_sellers = BestSellers(as_of=sender.now())  # ranked once for the whole run
     # A pipeline: the next batch is claimed and rendered (in a thread) while this one is
     # on the wire, so the relay's time and ours overlap.
-    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
+    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, best_sellers)
     while True:
         started = time.monotonic()
         claimed, messages, skipped = await upcoming
@@ -113,7 +114,7 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
         if not claimed and not skipped:
             break
         sending = asyncio.gather(*(_send(sender.transport, message) for message in messages))
-        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
+        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id, best_sellers)
         outcomes = await sending
         with session_scope(sender.engine) as session:
             _record(session, sender, claimed, messages, outcomes, tally)
@@ -133,13 +134,13 @@ async def _send(transport: Transport, message: Outgoing | Outcome) -> Outcome:
     return await transport.send(message)
 
 
-def _next_batch(sender: Sender, campaign_id: int | None
+def _next_batch(sender: Sender, campaign_id: int | None, best_sellers: BestSellers
                 ) -> tuple[list[_Claimed], list[Outgoing | Outcome], int]:
     """Claim the next due deliveries and render their messages: (claimed, their messages,
     how many were skipped instead)."""
     with session_scope(sender.engine) as session:
         claimed, skipped = _claim(session, sender, campaign_id)
-    return claimed, _prepare(sender, claimed), skipped
+    return claimed, _prepare(sender, claimed, best_sellers), skipped
 
 
 def _of(campaign_id: int | None) -> ColumnElement[bool]:
@@ -209,7 +210,8 @@ def _at_weekly_cap(session: Session, customer_ids: list[int], now: datetime, cap
     return set(sent)
 
 
-def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing | Outcome]:
+def _prepare(sender: Sender, claimed: list[_Claimed], best_sellers: BestSellers
+             ) -> list[Outgoing | Outcome]:
     """Each claimed delivery's message, or the failure that kept it from being made (a
     template that breaks on this customer's data fails that message alone)."""
     settings, now = sender.settings, sender.now()
@@ -219,7 +221,8 @@ def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing | Outcome
     with session_scope(sender.engine, writes=False) as session:
         contexts = customer_contexts(session=session,
                                      customer_ids=[item.customer_id for item in claimed],
-                                     store_currency=settings.store_currency, now=now)
+                                     store_currency=settings.store_currency, now=now,
+                                     best_sellers=best_sellers)
         for item in claimed:
             key = (item.template_id, item.subject)
             if key not in parts:

@@ -118,7 +118,8 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     the dict's method)."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Mapping) and attribute in obj:
+        # Merge fields are plain dicts: they skip the slower test for any Mapping.
+        if (type(obj) is dict or isinstance(obj, Mapping)) and attribute in obj:
             return obj[attribute]
         return super().getattr(obj, attribute)
 

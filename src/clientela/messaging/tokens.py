@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from functools import lru_cache
 
 from clientela.core.errors import InvalidInput
 
@@ -20,9 +21,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=8)
+def _key(secret: str) -> bytes:
+    return hashlib.sha256(f"clientela-mail:{secret}".encode()).digest()
+
+
 def _mac(secret: str, purpose: str, value: bytes) -> bytes:
-    key = hashlib.sha256(f"clientela-mail:{secret}".encode()).digest()
-    return hmac.new(key, purpose.encode() + b"\0" + value, hashlib.sha256).digest()[:_MAC_BYTES]
+    message = purpose.encode() + b"\0" + value
+    return hmac.digest(_key(secret), message, "sha256")[:_MAC_BYTES]
 
 
 def sign(*, secret: str, purpose: str, value: str) -> str:

@@ -20,19 +20,43 @@ from clientela.tracking.models import Event
 
 RECOMMENDED = 4
 BEST_SELLER_DAYS = 90
-# Best sellers ranked once per session (a campaign's batch) and category, this deep: enough
-# to leave RECOMMENDED after removing what one customer already bought, nearly always.
+# Best sellers ranked once per category and BestSellers, this deep: enough to leave
+# RECOMMENDED after removing what one customer already bought, nearly always.
 _RANKED = 40
 
 
-def recommendations(session: Session, ids: list[int], money: Money, now: datetime
-                    ) -> dict[int, list[dict[str, Any]]]:
+class BestSellers:
+    """The shop's best sellers as of one moment, each category ranked when first asked and
+    kept: every recipient of a campaign asks the same question, and ranking a category
+    reads every order of the last BEST_SELLER_DAYS (it was half the time of a send when
+    each batch ranked them again)."""
+
+    def __init__(self, as_of: datetime) -> None:
+        self.as_of = as_of
+        self._ranked: dict[str | None, list[_Seller]] = {}
+
+    def of(self, session: Session, category: str | None, skip: frozenset[int]
+           ) -> list[_Seller]:
+        """The best sellers of `category` and the ones below it (None: of the shop), but
+        `skip`."""
+        ranked = self._ranked.get(category)
+        if ranked is None:
+            ranked = self._ranked[category] = _rank(session, category, self.as_of,
+                                                    frozenset(), _RANKED)
+        kept = [row for row in ranked if row.id not in skip]
+        if len(kept) >= RECOMMENDED or len(ranked) < _RANKED:
+            return kept
+        return _rank(session, category, self.as_of, skip, RECOMMENDED)  # bought nearly all
+
+
+def recommendations(session: Session, ids: list[int], money: Money, now: datetime,
+                    best_sellers: BestSellers) -> dict[int, list[dict[str, Any]]]:
     """The `recommended` field of each of `ids` (at most IN_LIST_SIZE ids)."""
     bought = _bought(session, ids, now)
     viewed = _viewed_most(session, [key for key in ids if bought[key].favourite is None], now)
     return {customer_id: _recommended(session, bought[customer_id],
                                       bought[customer_id].favourite or viewed.get(customer_id),
-                                      money, now)
+                                      money, best_sellers)
             for customer_id in ids}
 
 
@@ -110,13 +134,13 @@ def _viewed_most(session: Session, ids: list[int], now: datetime) -> dict[int, s
 
 
 def _recommended(session: Session, bought: _Bought, favourite: str | None, money: Money,
-                 now: datetime) -> list[dict[str, Any]]:
+                 best_sellers: BestSellers) -> list[dict[str, Any]]:
     """Up to RECOMMENDED best sellers of the customer's favourite category the customer
     has not bought, then of the whole shop."""
     chosen: list[_Seller] = []
     for category in ((favourite, None) if favourite else (None,)):
         taken = bought.products | {row.id for row in chosen}
-        chosen += _best_sellers(session, category, now, taken)[:RECOMMENDED - len(chosen)]
+        chosen += best_sellers.of(session, category, taken)[:RECOMMENDED - len(chosen)]
         if len(chosen) == RECOMMENDED:
             break
     return [{"name": row.name, "url": row.url, "image_url": row.image_url,
@@ -134,22 +158,6 @@ class _Seller:
     currency: str | None
     brand: str | None
     category: str | None
-
-
-def _best_sellers(session: Session, category: str | None, now: datetime,
-                  skip: frozenset[int]) -> list[_Seller]:
-    """The shop's best sellers (units in orders not cancelled, the last BEST_SELLER_DAYS),
-    of `category` and the ones below it, except `skip`. Ranked once per session and
-    category: every customer of a campaign batch asks the same question."""
-    cache: dict[tuple[str | None, datetime], list[_Seller]]
-    cache = session.info.setdefault("clientela.messaging.best_sellers", {})
-    ranked = cache.get((category, now))
-    if ranked is None:
-        ranked = cache[(category, now)] = _rank(session, category, now, frozenset(), _RANKED)
-    kept = [row for row in ranked if row.id not in skip]
-    if len(kept) >= RECOMMENDED or len(ranked) < _RANKED:
-        return kept
-    return _rank(session, category, now, skip, RECOMMENDED)  # bought nearly all the top
 
 
 def _rank(session: Session, category: str | None, now: datetime, skip: frozenset[int],
