@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, func, select, update
@@ -238,8 +238,7 @@ def _prepare(sender: Sender, claimed: list[_Claimed], best_sellers: BestSellers
                 messages.append(Outcome(False, permanent=True, detail=error.message))
                 continue
             if item.tracking:
-                rendered = replace(rendered, html=tracked(rendered.html, settings=settings,
-                                                          delivery_id=item.delivery_id))
+                rendered = tracked(rendered, settings=settings, delivery_id=item.delivery_id)
             message_id = f"<d{item.delivery_id}.{secrets.token_hex(4)}@{domain}>"
             messages.append(compose(rendered, Envelope(
                 sender=settings.mail_from, to=item.email, message_id=message_id,
