@@ -11,7 +11,6 @@ import binascii
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses
 from functools import lru_cache
 
@@ -50,10 +49,21 @@ def sender_address(sender: str) -> str:
 
 
 def _header(value: str) -> str:
-    """A header value: as is when ASCII, else RFC 2047 encoded words."""
+    """A header value: as is when ASCII, else RFC 2047 encoded words (base64 of at most 39
+    bytes of whole characters each: 64 characters, a line within 76 with the header's
+    name), one per folded line. (`email.header.Header` took a fifth of composing.)"""
     if value.isascii():
         return value
-    return Header(value, "utf-8", maxlinelen=998).encode()
+    words, chunk = [], b""
+    for character in value:
+        encoded = character.encode()
+        if len(chunk) + len(encoded) > 39:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(word, newline=False).decode()}?="
+                         for word in words)
 
 
 @lru_cache(maxsize=64)
