@@ -159,7 +159,8 @@ def sample_message(settings: Settings) -> bytes:
     from datetime import UTC, datetime
 
     from clientela.messaging.context import BestSellers
-    from clientela.messaging.delivery import _Claimed, _prepare
+    from clientela.messaging.delivery import _Claimed, _drafts
+    from clientela.messaging.drafts import make
 
     engine = build_engine(settings)
     with session_scope(engine, writes=False) as session:
@@ -169,8 +170,9 @@ def sample_message(settings: Settings) -> bytes:
     now = datetime.now(UTC)
     sender = Sender(settings=settings, engine=engine, transport=Smtp(settings),
                     now=lambda: now)
-    [message] = _prepare(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])],
-                         BestSellers(as_of=now))
+    [draft] = _drafts(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])],
+                      BestSellers(as_of=now))
+    message = make(settings, now, draft)
     assert not isinstance(message, Outcome), message
     engine.dispose()
     return message.data

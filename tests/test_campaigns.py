@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clientela.api.app import create_app
 from clientela.customers import service as customers
@@ -150,6 +150,27 @@ def test_the_weekly_cap_skips_customers_who_had_enough(
     with session_scope(engine, writes=False) as session:
         assert session.scalar(select(Delivery.detail).where(
             Delivery.status == "skipped")) == "weekly cap reached"
+
+
+def test_the_weekly_cap_counts_messages_still_on_the_wire(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    settings = mail_settings.model_copy(update={"marketing_cap_per_week": 1})
+    subscribers(client, write_key, engine, ["ana"])
+    first, second = new_campaign(mail_api, "First"), new_campaign(mail_api, "Second")
+    for campaign in (first, second):
+        mail_api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:  # another sender is sending the first right now
+        session.execute(update(Delivery).where(Delivery.campaign_id == first["id"]).values(
+            status="sending", claimed_at=now, claimed_by="another", attempts=1))
+    tally = deliver_campaign(Sender(settings=settings, engine=engine,
+                                    transport=Smtp(settings), now=lambda: now), second["id"])
+    assert (tally.sent, tally.skipped) == (0, 1)
+    assert smtp[1].recipients() == []
+    with session_scope(engine, writes=False) as session:
+        assert session.execute(select(Delivery.campaign_id, Delivery.status, Delivery.detail)
+                               .order_by(Delivery.campaign_id)).tuples().all() == [
+            (first["id"], "sending", None), (second["id"], "skipped", "weekly cap reached")]
 
 
 def test_a_refusing_relay_fails_for_good_or_retries_later(
