@@ -93,7 +93,9 @@ def _with_pixel(body: str, settings: Settings, delivery_id: int) -> str:
     token = sign(secret=settings.secret_key, purpose=OPEN, value=str(delivery_id))
     pixel = (f'<img src="{_base(settings)}/t/o/{token}.gif" width="1" height="1" alt="" '
              'style="display:block;border:0;width:1px;height:1px">')
-    closing = body.lower().rfind("</body>")
+    closing = body.rfind("</body>")  # as the layout writes it; else in any case
+    if closing < 0:
+        closing = body.lower().rfind("</body>")
     if closing < 0:
         return body + pixel
     return body[:closing] + pixel + body[closing:]
