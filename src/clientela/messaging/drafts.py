@@ -4,7 +4,7 @@ read before, by the sender."""
 
 from __future__ import annotations
 
-import secrets
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,7 +56,8 @@ def make(settings: Settings, now: datetime, draft: Draft) -> Outgoing | Outcome:
     if draft.tracking:
         rendered = tracked(rendered, settings=settings, delivery_id=draft.delivery_id)
     domain = sender_domain(settings.mail_from)
-    message_id = f"<d{draft.delivery_id}.{secrets.token_hex(4)}@{domain}>"
+    # Unique by the delivery id; the random tail (not secret: see compose) tells attempts apart.
+    message_id = f"<d{draft.delivery_id}.{random.getrandbits(32):08x}@{domain}>"
     return compose(rendered, Envelope(sender=settings.mail_from, to=draft.email,
                                       message_id=message_id, unsubscribe_url=unsubscribe_url,
                                       date=now))
