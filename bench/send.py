@@ -158,16 +158,21 @@ def sample_message(settings: Settings) -> bytes:
     """One message of the campaign as our code renders it, for the baseline to repeat."""
     from datetime import UTC, datetime
 
-    from clientela.messaging.delivery import _Claimed, _prepare
+    from clientela.messaging.context import BestSellers
+    from clientela.messaging.delivery import _Claimed, _drafts
+    from clientela.messaging.drafts import make
 
     engine = build_engine(settings)
     with session_scope(engine, writes=False) as session:
         row = session.execute(select(Delivery.id, Delivery.customer_id, Delivery.email,
                                      Delivery.template_id, Delivery.subject,
                                      Delivery.tracking).limit(1)).one()
+    now = datetime.now(UTC)
     sender = Sender(settings=settings, engine=engine, transport=Smtp(settings),
-                    now=lambda: datetime.now(UTC))
-    [message] = _prepare(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])])
+                    now=lambda: now)
+    [draft] = _drafts(sender, [_Claimed(row[0], row[1], row[2], 1, *row[3:])],
+                      BestSellers(as_of=now))
+    message = make(settings, now, draft)
     assert not isinstance(message, Outcome), message
     engine.dispose()
     return message.data

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clientela.api.app import create_app
 from clientela.customers import service as customers
@@ -57,7 +57,8 @@ def test_a_campaign_reaches_exactly_those_who_may_receive_it_once(
     assert message["Message-ID"].startswith(f"<d{delivery.id}.")
     html, text = body(message, "html"), body(message, "plain")
     assert "Olá Ana!" in html and unsubscribe_url in html
-    assert text.startswith("Olá Ana! Ofertas: https://loja.example/ofertas")
+    # The campaign tracks clicks: the text part's link is a redirect too (test_mail_tracking).
+    assert text.startswith("Olá Ana! Ofertas: https://crm.loja.example/t/c/")
     assert campaign_report(mail_api, campaign["id"]) == {
         "campaign_id": campaign["id"], "status": "sent", "audience": 1, "pending": 0,
         "sent": 1, "delivered": 1, "bounced": 0, "hard_bounced": 0, "complaints": 0,
@@ -154,6 +155,27 @@ def test_the_weekly_cap_skips_customers_who_had_enough(
             r["campaign_id"]: (r["sent"], r["skipped"], 1) for r in reports}
         assert session.scalar(select(Delivery.detail).where(
             Delivery.status == "skipped")) == "weekly cap reached"
+
+
+def test_the_weekly_cap_counts_messages_still_on_the_wire(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    settings = mail_settings.model_copy(update={"marketing_cap_per_week": 1})
+    subscribers(client, write_key, engine, ["ana"])
+    first, second = new_campaign(mail_api, "First"), new_campaign(mail_api, "Second")
+    for campaign in (first, second):
+        mail_api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:  # another sender is sending the first right now
+        session.execute(update(Delivery).where(Delivery.campaign_id == first["id"]).values(
+            status="sending", claimed_at=now, claimed_by="another", attempts=1))
+    tally = deliver_campaign(Sender(settings=settings, engine=engine,
+                                    transport=Smtp(settings), now=lambda: now), second["id"])
+    assert (tally.sent, tally.skipped) == (0, 1)
+    assert smtp[1].recipients() == []
+    with session_scope(engine, writes=False) as session:
+        assert session.execute(select(Delivery.campaign_id, Delivery.status, Delivery.detail)
+                               .order_by(Delivery.campaign_id)).tuples().all() == [
+            (first["id"], "sending", None), (second["id"], "skipped", "weekly cap reached")]
 
 
 def test_a_refusing_relay_fails_for_good_or_retries_later(

@@ -33,3 +33,16 @@ def test_non_ascii_headers_and_long_lines_survive_the_wire():
     assert plain is not None and rich is not None
     assert plain.get_content().replace("\r\n", "\n") == text
     assert rich.get_content().replace("\r\n", "\n") == html.replace("\r\n", "\n")
+
+
+def test_a_long_non_ascii_subject_is_folded_into_encoded_words_read_back_whole():
+    subject = "Olá, João! " * 12 + "☃ fim"
+    outgoing = compose(Rendered(subject=subject, html="<p>x</p>", text="x"),
+                       Envelope(sender="news@loja.example", to="joao@example.com",
+                                message_id="<c1@loja.example>",
+                                unsubscribe_url="https://crm.loja.example/u/abc.def",
+                                date=datetime(2026, 11, 22, 12, 30, tzinfo=UTC)))
+    head = outgoing.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    folded = head[head.index("Subject: "):head.index("\r\nDate: ")].split("\r\n")
+    assert len(folded) == 5 and max(map(len, folded)) == 73  # 163 bytes: 4 × 39 + 7
+    assert message_from_bytes(outgoing.data, policy=policy.default)["Subject"] == subject

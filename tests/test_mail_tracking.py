@@ -19,6 +19,8 @@ from clientela.customers.models import Customer, Suppression
 from clientela.db import session_scope
 from clientela.messaging import tasks
 from clientela.messaging.models import Delivery
+from clientela.messaging.templates import Rendered
+from clientela.messaging.tracking import clicked, tracked
 from clientela.tracking.models import Event
 from tests.helpers import basic
 from tests.mail import body, campaign_report, new_campaign, subscribers
@@ -108,9 +110,54 @@ def test_click_redirects_go_only_to_links_of_that_message(
 def test_without_tracking_messages_carry_no_pixel_and_plain_links(
         mail_api, client, write_key, engine, mail_settings, smtp):
     _sent(mail_api, client, write_key, engine, mail_settings, smtp, ["ana"], tracking=False)
-    html = body(smtp[1].to("ana@example.com")[0], "html")
+    [message] = smtp[1].to("ana@example.com")
+    html, text = body(message, "html"), body(message, "plain").replace("\r\n", "\n")
     assert "/t/o/" not in html and "/t/c/" not in html
     assert 'href="https://loja.example/ofertas"' in html
+    assert text.startswith("Olá Ana! Ofertas: https://loja.example/ofertas\n\n--\n")
+
+
+def test_links_in_the_text_part_are_click_tracked_too(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    ids, campaign = _sent(mail_api, client, write_key, engine, mail_settings, smtp, ["ana"])
+    [message] = smtp[1].to("ana@example.com")
+    _, [offers] = _paths(message)
+    unsubscribe = message["List-Unsubscribe"].strip("<>")
+    # The same link has the same redirect in both parts; the recipient's own links stay.
+    assert body(message, "plain").replace("\r\n", "\n") == (
+        f"Olá Ana! Ofertas: https://crm.loja.example{offers}\n\n--\nLoja Teste\n\n"
+        f"Preferências de e-mail: {unsubscribe}/preferences\n"
+        f"Cancelar inscrição: {unsubscribe}")
+    assert unsubscribe.startswith("https://crm.loja.example/u/")
+
+    followed = client.get(offers, headers={"User-Agent": HUMAN}, follow_redirects=False)
+    assert (followed.status_code, followed.headers["location"]) == (
+        302, "https://loja.example/ofertas")
+    with session_scope(engine, writes=False) as session:
+        clicks = session.execute(select(Event.customer_id, Event.properties).where(
+            Event.event == "Email Link Clicked")).tuples().all()
+    assert clicks == [(ids["ana"], {"campaign_id": campaign["id"],
+                                    "delivery_id": _delivery_of(engine, ids["ana"]),
+                                    "url": "https://loja.example/ofertas"})]
+    assert campaign_report(mail_api, campaign["id"])["clicked"] == 1
+
+
+def test_text_links_end_where_the_sentence_goes_on(settings):
+    text = ("Veja https://loja.example/a. Ou (https://loja.example/b?x=1&y=2), "
+            "https://pt.wikipedia.org/wiki/Loja_(comércio)! Sair: https://crm.loja.example/u/t\n"
+            "Sem link: http:// e ftp://loja.example/c")
+    tracking_on = settings.model_copy(update={"public_url": "https://crm.loja.example/"})
+    rendered = tracked(Rendered(subject="s", html="<p>x</p>", text=text),
+                       settings=tracking_on, delivery_id=42)
+    tokens = re.findall(r"https://crm\.loja\.example/t/c/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)",
+                        rendered.text)
+    assert [clicked(tracking_on, token) for token in tokens] == [
+        (42, "https://loja.example/a"), (42, "https://loja.example/b?x=1&y=2"),
+        (42, "https://pt.wikipedia.org/wiki/Loja_(comércio)")]
+    redirect = "https://crm.loja.example/t/c/{}".format
+    assert rendered.text == (
+        f"Veja {redirect(tokens[0])}. Ou ({redirect(tokens[1])}), {redirect(tokens[2])}! "
+        "Sair: https://crm.loja.example/u/t\nSem link: http:// e ftp://loja.example/c")
 
 
 def test_orders_after_a_click_are_attributed_within_the_window(

@@ -8,11 +8,11 @@ rest of sending a message.
 from __future__ import annotations
 
 import binascii
-import secrets
+import random
 from dataclasses import dataclass
 from datetime import datetime
-from email.header import Header
 from email.utils import format_datetime, formataddr, getaddresses
+from functools import lru_cache
 
 from clientela.messaging.templates import Rendered
 
@@ -42,17 +42,31 @@ def sender_domain(sender: str) -> str:
     return sender_address(sender).rpartition("@")[2] or "localhost"
 
 
+# The sender is the same on every message of a campaign: parsed once, not per message.
+@lru_cache(maxsize=64)
 def sender_address(sender: str) -> str:
     return getaddresses([sender])[0][1]
 
 
 def _header(value: str) -> str:
-    """A header value: as is when ASCII, else RFC 2047 encoded words."""
+    """A header value: as is when ASCII, else RFC 2047 encoded words (base64 of at most 39
+    bytes of whole characters each: 64 characters, a line within 76 with the header's
+    name), one per folded line. (`email.header.Header` took a fifth of composing.)"""
     if value.isascii():
         return value
-    return Header(value, "utf-8", maxlinelen=998).encode()
+    words, chunk = [], b""
+    for character in value:
+        encoded = character.encode()
+        if len(chunk) + len(encoded) > 39:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{binascii.b2a_base64(word, newline=False).decode()}?="
+                         for word in words)
 
 
+@lru_cache(maxsize=64)
 def _mailbox(value: str) -> str:
     name, address = getaddresses([value])[0]
     return formataddr((name, address), charset="utf-8") if name else address
@@ -65,7 +79,9 @@ def _quoted_printable(text: str) -> bytes:
 
 def compose(rendered: Rendered, envelope: Envelope) -> Outgoing:
     """Text and HTML parts, with Message-ID and one-click unsubscribe (RFC 8058) headers."""
-    boundary = f"=_clientela_{secrets.token_hex(12)}"
+    # Unique, not secret: a boundary (and a Message-ID's tail) from `random`, which
+    # `secrets` would read from the kernel, letting go of the GIL, twice a message.
+    boundary = f"=_clientela_{random.getrandbits(96):024x}"
     headers = (
         f"From: {_mailbox(envelope.sender)}\r\n"
         f"To: {envelope.to}\r\n"

@@ -20,23 +20,28 @@ from clientela.messaging.merge_fields.orders import last_orders
 from clientela.messaging.merge_fields.recommended import (
     BEST_SELLER_DAYS,
     RECOMMENDED,
+    BestSellers,
     recommendations,
 )
 from clientela.messaging.merge_fields.sample import sample_context
 from clientela.messaging.merge_fields.sql import in_lists
 
-__all__ = ["BEST_SELLER_DAYS", "RECOMMENDED", "Money", "customer_context", "customer_contexts",
-           "sample_context"]
+__all__ = ["BEST_SELLER_DAYS", "RECOMMENDED", "BestSellers", "Money", "customer_context",
+           "customer_contexts", "sample_context"]
 
 
 def customer_contexts(*, session: Session, customer_ids: Sequence[int], store_currency: str,
-                      now: datetime) -> dict[int, dict[str, Any]]:
+                      now: datetime, best_sellers: BestSellers | None = None
+                      ) -> dict[int, dict[str, Any]]:
     """The merge fields of each customer of `customer_ids`, in their order: `customer`,
-    `last_order`, `cart`, `recommended`. An id with no customer is left out."""
+    `last_order`, `cart`, `recommended`. An id with no customer is left out. A sender
+    passes its `best_sellers` to every batch so that they are ranked once (else: as of
+    `now`, for this call)."""
     money = Money(store_currency)
+    best_sellers = best_sellers or BestSellers(as_of=now)
     found: dict[int, dict[str, Any]] = {}
     for ids in in_lists(customer_ids):
-        found.update(_contexts(session, ids, money, now))
+        found.update(_contexts(session, ids, money, now, best_sellers))
     return {customer_id: found[customer_id] for customer_id in customer_ids
             if customer_id in found}
 
@@ -51,17 +56,17 @@ def customer_context(*, session: Session, customer_id: int, store_currency: str,
     return contexts[customer_id]
 
 
-def _contexts(session: Session, ids: list[int], money: Money, now: datetime
-              ) -> dict[int, dict[str, Any]]:
+def _contexts(session: Session, ids: list[int], money: Money, now: datetime,
+              best_sellers: BestSellers) -> dict[int, dict[str, Any]]:
     """The merge fields of at most IN_LIST_SIZE customers: one statement per part (and per
-    category ranked for the first time in this session)."""
+    category `best_sellers` ranks for the first time)."""
     customers = profiles(session, ids)
     if not customers:
         return {}
     known = sorted(customers)
     orders = last_orders(session, known, money)
     carts = latest_carts(session, known, money)
-    recommended = recommendations(session, known, money, now)
+    recommended = recommendations(session, known, money, now, best_sellers)
     return {customer_id: {"customer": customers[customer_id],
                           "last_order": orders.get(customer_id),
                           "cart": carts.get(customer_id),

@@ -12,29 +12,27 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientela.config import Settings
-from clientela.core.errors import InvalidInput
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
 from clientela.db import driver_executemany, session_scope
 from clientela.messaging import service
-from clientela.messaging.compose import Envelope, Outgoing, compose, sender_domain
-from clientela.messaging.context import customer_contexts
+from clientela.messaging.compose import Outgoing
+from clientela.messaging.context import BestSellers, customer_contexts
+from clientela.messaging.drafts import Draft, make
 from clientela.messaging.models import Campaign, Delivery
-from clientela.messaging.templates import Brand, TemplateParts, render
-from clientela.messaging.tokens import sign
-from clientela.messaging.tracking import tracked
+from clientela.messaging.templates import TemplateParts
 from clientela.messaging.transport import Outcome, Transport
 
-RECIPIENT = "recipient"  # the purpose of the token in unsubscribe and preference links
 MAX_ATTEMPTS = 5
 
 
@@ -72,18 +70,6 @@ class _Claimed:
     coupon: str | None
 
 
-def recipient_links(settings: Settings, delivery_id: int) -> tuple[str, str]:
-    """(unsubscribe URL, preferences URL) of one delivery."""
-    token = sign(secret=settings.secret_key, purpose=RECIPIENT, value=str(delivery_id))
-    base = settings.public_url.rstrip("/")
-    return f"{base}/u/{token}", f"{base}/u/{token}/preferences"
-
-
-def brand_of(settings: Settings) -> Brand:
-    return Brand(shop_name=settings.shop_name, color=settings.shop_color,
-                 logo_url=settings.shop_logo_url, address=settings.shop_address)
-
-
 def deliver_campaign(sender: Sender, campaign_id: int | None) -> Tally:
     """Send everything of the campaign (None: of the scenarios) that is due now; returns
     what happened."""
@@ -104,9 +90,22 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
         if campaign_id is not None:
             throttle = service.get_campaign(session=session,
                                             campaign_id=campaign_id).throttle_per_second
-    # A pipeline: the next batch is claimed and rendered (in a thread) while this one is
-    # on the wire, so the relay's time and ours overlap.
-    upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
+    await _pipeline(sender, campaign_id, tally, throttle,
+                    BestSellers(as_of=sender.now()))  # ranked once for the whole run
+    if campaign_id is not None:
+        with session_scope(sender.engine) as session:
+            service.finish_if_done(session=session, campaign_id=campaign_id, now=sender.now())
+    return tally
+
+
+async def _pipeline(sender: Sender, campaign_id: int | None, tally: Tally,
+                    throttle: int | None, best_sellers: BestSellers) -> None:
+    """The next batch is claimed and made (in a thread) while this one is on the wire, so
+    the relay's time and ours overlap."""
+    # A task, so that the thread starts now: a bare `to_thread` coroutine waits for its
+    # `await`, and batches were made and sent one after the other.
+    upcoming = asyncio.create_task(
+        asyncio.to_thread(_next_batch, sender, campaign_id, best_sellers))
     while True:
         started = time.monotonic()
         claimed, messages, skipped = await upcoming
@@ -114,17 +113,14 @@ async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
         if not claimed and not skipped:
             break
         sending = asyncio.gather(*(_send(sender.transport, message) for message in messages))
-        upcoming = asyncio.to_thread(_next_batch, sender, campaign_id)
+        upcoming = asyncio.create_task(
+            asyncio.to_thread(_next_batch, sender, campaign_id, best_sellers))
         outcomes = await sending
         with session_scope(sender.engine) as session:
             _record(session, sender, claimed, messages, outcomes, tally)
         if throttle and claimed:
             await asyncio.sleep(max(0.0, len(claimed) / throttle
                                     - (time.monotonic() - started)))
-    if campaign_id is not None:
-        with session_scope(sender.engine) as session:
-            service.finish_if_done(session=session, campaign_id=campaign_id, now=sender.now())
-    return tally
 
 
 async def _send(transport: Transport, message: Outgoing | Outcome) -> Outcome:
@@ -134,13 +130,15 @@ async def _send(transport: Transport, message: Outgoing | Outcome) -> Outcome:
     return await transport.send(message)
 
 
-def _next_batch(sender: Sender, campaign_id: int | None
+def _next_batch(sender: Sender, campaign_id: int | None, best_sellers: BestSellers
                 ) -> tuple[list[_Claimed], list[Outgoing | Outcome], int]:
-    """Claim the next due deliveries and render their messages: (claimed, their messages,
+    """Claim the next due deliveries and make their messages: (claimed, their messages,
     how many were skipped instead)."""
     with session_scope(sender.engine) as session:
         claimed, skipped = _claim(session, sender, campaign_id)
-    return claimed, _prepare(sender, claimed), skipped
+    settings, now = sender.settings, sender.now()
+    return claimed, [make(settings, now, draft)
+                     for draft in _drafts(sender, claimed, best_sellers)], skipped
 
 
 def _of(campaign_id: int | None) -> ColumnElement[bool]:
@@ -203,48 +201,38 @@ def _claim(session: Session, sender: Sender, campaign_id: int | None
 
 def _at_weekly_cap(session: Session, customer_ids: list[int], now: datetime, cap: int
                    ) -> set[int]:
+    """Those of `customer_ids` sent `cap` messages in the last 7 days, counting the ones on
+    the wire now (claimed by this sender's previous batch, or by another sender)."""
     sent = session.execute(select(Delivery.customer_id).where(
-        Delivery.customer_id.in_(customer_ids), Delivery.status == "sent",
-        Delivery.sent_at > now - timedelta(days=7)).group_by(Delivery.customer_id)
+        Delivery.customer_id.in_(customer_ids),
+        or_(and_(Delivery.status == "sent", Delivery.sent_at > now - timedelta(days=7)),
+            Delivery.status == "sending")).group_by(Delivery.customer_id)
         .having(func.count() >= cap)).scalars().all()
     return set(sent)
 
 
-def _prepare(sender: Sender, claimed: list[_Claimed]) -> list[Outgoing | Outcome]:
-    """Each claimed delivery's message, or the failure that kept it from being made (a
-    template that breaks on this customer's data fails that message alone)."""
-    settings, now = sender.settings, sender.now()
-    brand, domain = brand_of(settings), sender_domain(settings.mail_from)
-    messages: list[Outgoing | Outcome] = []
+def _drafts(sender: Sender, claimed: list[_Claimed], best_sellers: BestSellers
+            ) -> list[Draft]:
+    """The draft of each claimed delivery: its template and its customer's merge fields."""
     parts: dict[tuple[int, str], TemplateParts] = {}
     with session_scope(sender.engine, writes=False) as session:
         contexts = customer_contexts(session=session,
                                      customer_ids=[item.customer_id for item in claimed],
-                                     store_currency=settings.store_currency, now=now)
+                                     store_currency=sender.settings.store_currency,
+                                     now=sender.now(), best_sellers=best_sellers)
         for item in claimed:
             key = (item.template_id, item.subject)
             if key not in parts:
                 parts[key] = service.parts_of(service.get_template(
                     session=session, template_id=item.template_id), item.subject)
-            unsubscribe_url, preferences_url = recipient_links(settings, item.delivery_id)
-            context = contexts[item.customer_id]  # claimed: live customers, so all there
-            if item.coupon is not None:
-                context = {**context, "coupon": item.coupon}
-            try:
-                rendered = render(parts[key], context, brand=brand,
-                                  unsubscribe_url=unsubscribe_url,
-                                  preferences_url=preferences_url)
-            except InvalidInput as error:
-                messages.append(Outcome(False, permanent=True, detail=error.message))
-                continue
-            if item.tracking:
-                rendered = replace(rendered, html=tracked(rendered.html, settings=settings,
-                                                          delivery_id=item.delivery_id))
-            message_id = f"<d{item.delivery_id}.{secrets.token_hex(4)}@{domain}>"
-            messages.append(compose(rendered, Envelope(
-                sender=settings.mail_from, to=item.email, message_id=message_id,
-                unsubscribe_url=unsubscribe_url, date=now)))
-    return messages
+    # claimed: live customers, so every context is there; a scenario step adds its coupon
+    return [Draft(item.delivery_id, item.email, parts[(item.template_id, item.subject)],
+                  _with_coupon(contexts[item.customer_id], item.coupon), item.tracking)
+            for item in claimed]
+
+
+def _with_coupon(context: Mapping[str, Any], coupon: str | None) -> Mapping[str, Any]:
+    return context if coupon is None else {**context, "coupon": coupon}
 
 
 def _record(session: Session, sender: Sender, claimed: list[_Claimed],

@@ -14,7 +14,7 @@ from clientela.core.errors import InvalidInput
 from clientela.customers.normalize import normalize_email
 from clientela.messaging.compose import Envelope, compose, sender_domain
 from clientela.messaging.context import customer_context, sample_context
-from clientela.messaging.delivery import brand_of, recipient_links
+from clientela.messaging.drafts import brand_of, recipient_links
 from clientela.messaging.templates import Rendered, TemplateParts, render
 from clientela.messaging.transport import transport_for
 

@@ -11,7 +11,7 @@ from clientela.core.clock import utcnow
 from clientela.core.errors import ClientelaError
 from clientela.customers import service as customers
 from clientela.messaging import service as messaging
-from clientela.messaging.delivery import RECIPIENT
+from clientela.messaging.drafts import RECIPIENT
 from clientela.messaging.tokens import unsign
 from clientela.messaging.tracking import PIXEL, clicked, is_machine, opened
 from clientela.web.pages import page

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from itertools import islice
 from typing import Any
 
-from sqlalchemy import Integer, Row, bindparam, func, or_, select
+from sqlalchemy import Row, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
@@ -20,19 +20,43 @@ from clientela.tracking.models import Event
 
 RECOMMENDED = 4
 BEST_SELLER_DAYS = 90
-# Best sellers ranked once per session (a campaign's batch) and category, this deep: enough
-# to leave RECOMMENDED after removing what one customer already bought, nearly always.
-_RANKED = 40
 
 
-def recommendations(session: Session, ids: list[int], money: Money, now: datetime
-                    ) -> dict[int, list[dict[str, Any]]]:
+class BestSellers:
+    """The shop's best sellers as of one moment. The units each product sold in the last
+    BEST_SELLER_DAYS, by order line category, are read once (one statement for the whole
+    sending run: ranking each category in SQL for each batch was half the time of a send)
+    and each category is ranked from them when first asked."""
+
+    def __init__(self, as_of: datetime) -> None:
+        self.as_of = as_of
+        self._sales: list[Row[Any]] | None = None
+        self._ranked: dict[str | None, list[_Seller]] = {}
+
+    def of(self, session: Session, category: str | None, skip: frozenset[int],
+           count: int) -> list[_Seller]:
+        """The first `count` best sellers of `category` and the ones below it ("Shoes"
+        and "Shoes > Running"; None: of the whole shop), but `skip`."""
+        if category not in self._ranked:
+            self._ranked[category] = _rank(self._sold(session), category)
+        return list(islice((row for row in self._ranked[category] if row.id not in skip),
+                           count))
+
+    def _sold(self, session: Session) -> list[Row[Any]]:
+        if self._sales is None:
+            self._sales = list(run(session, _SOLD, since=self.as_of - timedelta(
+                days=BEST_SELLER_DAYS), now=self.as_of))
+        return self._sales
+
+
+def recommendations(session: Session, ids: list[int], money: Money, now: datetime,
+                    best_sellers: BestSellers) -> dict[int, list[dict[str, Any]]]:
     """The `recommended` field of each of `ids` (at most IN_LIST_SIZE ids)."""
     bought = _bought(session, ids, now)
     viewed = _viewed_most(session, [key for key in ids if bought[key].favourite is None], now)
     return {customer_id: _recommended(session, bought[customer_id],
                                       bought[customer_id].favourite or viewed.get(customer_id),
-                                      money, now)
+                                      money, best_sellers)
             for customer_id in ids}
 
 
@@ -110,13 +134,13 @@ def _viewed_most(session: Session, ids: list[int], now: datetime) -> dict[int, s
 
 
 def _recommended(session: Session, bought: _Bought, favourite: str | None, money: Money,
-                 now: datetime) -> list[dict[str, Any]]:
+                 best_sellers: BestSellers) -> list[dict[str, Any]]:
     """Up to RECOMMENDED best sellers of the customer's favourite category the customer
     has not bought, then of the whole shop."""
     chosen: list[_Seller] = []
     for category in ((favourite, None) if favourite else (None,)):
         taken = bought.products | {row.id for row in chosen}
-        chosen += _best_sellers(session, category, now, taken)[:RECOMMENDED - len(chosen)]
+        chosen += best_sellers.of(session, category, taken, RECOMMENDED - len(chosen))
         if len(chosen) == RECOMMENDED:
             break
     return [{"name": row.name, "url": row.url, "image_url": row.image_url,
@@ -136,47 +160,28 @@ class _Seller:
     category: str | None
 
 
-def _best_sellers(session: Session, category: str | None, now: datetime,
-                  skip: frozenset[int]) -> list[_Seller]:
-    """The shop's best sellers (units in orders not cancelled, the last BEST_SELLER_DAYS),
-    of `category` and the ones below it, except `skip`. Ranked once per session and
-    category: every customer of a campaign batch asks the same question."""
-    cache: dict[tuple[str | None, datetime], list[_Seller]]
-    cache = session.info.setdefault("clientela.messaging.best_sellers", {})
-    ranked = cache.get((category, now))
-    if ranked is None:
-        ranked = cache[(category, now)] = _rank(session, category, now, frozenset(), _RANKED)
-    kept = [row for row in ranked if row.id not in skip]
-    if len(kept) >= RECOMMENDED or len(ranked) < _RANKED:
-        return kept
-    return _rank(session, category, now, skip, RECOMMENDED)  # bought nearly all the top
+# Units sold per active product and order line category (orders not cancelled).
+_SOLD = (select(Product.id, Product.name, Product.url, Product.image_url, Product.price_cents,
+                Product.currency, Product.brand, Product.category,
+                OrderItem.category.label("line_category"),
+                func.sum(OrderItem.quantity).label("units"))
+         .join(OrderItem, OrderItem.product_id == Product.id)
+         .join(Order, Order.id == OrderItem.order_id)
+         .where(Order.status != "cancelled", Product.active.is_(True),
+                Order.placed_at > bindparam("since"), Order.placed_at <= bindparam("now"))
+         .group_by(Product.id, OrderItem.category))
 
 
-def _rank(session: Session, category: str | None, now: datetime, skip: frozenset[int],
-          limit: int) -> list[_Seller]:
-    params: dict[str, Any] = {"since": now - timedelta(days=BEST_SELLER_DAYS), "now": now,
-                              "limit": limit, "category": category, "skip": sorted(skip)}
-    if category is not None:
-        escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params["below"] = escaped + " > %"
-    query = _ranking(category is not None, bool(skip))
-    return [_Seller(**row._asdict()) for row in run(session, query, **params)]
-
-
-@cache
-def _ranking(of_category: bool, skipping: bool) -> Executable:
-    units = func.sum(OrderItem.quantity)
-    query = (select(Product.id, Product.name, Product.url, Product.image_url,
-                    Product.price_cents, Product.currency, Product.brand, Product.category)
-             .join(OrderItem, OrderItem.product_id == Product.id)
-             .join(Order, Order.id == OrderItem.order_id)
-             .where(Order.status != "cancelled", Product.active.is_(True),
-                    Order.placed_at > bindparam("since"), Order.placed_at <= bindparam("now"))
-             .group_by(Product.id).order_by(units.desc(), Product.id)
-             .limit(bindparam("limit", type_=Integer)))
-    if of_category:  # the category or one below it ("Shoes > Running")
-        query = query.where(or_(OrderItem.category == bindparam("category"),
-                                OrderItem.category.like(bindparam("below"), escape="\\")))
-    if skipping:
-        query = query.where(Product.id.not_in(bindparam("skip", expanding=True)))
-    return query
+def _rank(sold: list[Row[Any]], category: str | None) -> list[_Seller]:
+    """Products by units sold in lines of `category` or below it (None: in all lines),
+    most first, then by id."""
+    below = f"{category} > "
+    units: dict[int, int] = {}
+    products: dict[int, _Seller] = {}
+    for row in sold:
+        line = row.line_category
+        if category is None or line == category or (line and line.startswith(below)):
+            units[row.id] = units.get(row.id, 0) + row.units
+            products[row.id] = _Seller(row.id, row.name, row.url, row.image_url,
+                                       row.price_cents, row.currency, row.brand, row.category)
+    return [products[key] for key in sorted(units, key=lambda key: (-units[key], key))]
