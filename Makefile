@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/clv.py
 	$(BIN)/python bench/rfm.py
 	$(BIN)/python bench/segments.py
+	$(BIN)/python bench/send.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
