@@ -204,6 +204,31 @@ def test_bad_order_properties_reject_the_call_and_store_nothing(client, write_ke
     assert api.get("/api/v1/orders").json()["items"] == []
 
 
+def test_a_product_named_by_an_order_and_a_cart_in_one_batch_keeps_every_detail(
+        client, write_key, api):
+    def call(event, properties):
+        return {"type": "track", "userId": "u1", "event": event, "properties": properties}
+
+    answer = batch(client, write_key, [
+        call("Order Completed", {"order_id": "o-1", "products": [
+            {"product_id": "P1", "sku": "SKU-1", "name": "Tênis velho", "price": 90,
+             "category": "Calçados"}]}),
+        call("Product Added", {"product_id": "P1", "name": "Tênis", "brand": "Garoa",
+                               "price": 100, "url": "https://s/p1"}),
+        call("Product Added", {"product_id": "P2", "name": "Boné", "brand": "Duna",
+                               "price": 50, "image_url": "https://s/p2.jpg"}),
+        call("Order Completed", {"order_id": "o-2", "products": [
+            {"product_id": "P2", "sku": "SKU-2", "price": 45, "category": "Acessórios"}]}),
+    ])
+    assert answer.json()["rejected"] == []
+    products = api.get("/api/v1/products").json()["items"]
+    assert [(p["external_id"], p["sku"], p["name"], p["category"], p["brand"], p["price"],
+             p["currency"], p["url"], p["image_url"]) for p in products] == [
+        ("P1", "SKU-1", "Tênis", "Calçados", "Garoa", "100.00", "BRL", "https://s/p1", None),
+        ("P2", "SKU-2", "Boné", "Acessórios", "Duna", "45.00", "BRL", None,
+         "https://s/p2.jpg")]
+
+
 def test_the_catalog_memory_holds_only_what_was_committed():
     values = ("S-1", "Tênis", None, None, 19990, "BRL", None, None)
     memory = CatalogMemory(seconds=60)
