@@ -267,6 +267,34 @@ def test_one_write_that_describes_an_order_twice_keeps_the_last_items(client, wr
     assert [item["sku"] for item in order["items"]] == ["D"]
 
 
+def test_one_write_folds_many_order_events_into_their_orders(client, write_key, api):
+    def call(event, **properties):
+        return {"type": "track", "userId": "u1", "event": event, "properties": properties}
+
+    _track(client, write_key, "Order Completed", {"order_id": "o-1", "total": 100, "products": [
+        {"sku": "A", "price": 60}, {"sku": "B", "price": 40}]})
+    answer = batch(client, write_key, [
+        call("Order Refunded", order_id="o-3", total=20),  # before its order: kept, then applied
+        call("Order Completed", order_id="o-2", total=80, products=[{"sku": "C", "price": 80}]),
+        call("Order Updated", order_id="o-1", total=120, products=[{"sku": "D", "price": 120}]),
+        call("Order Refunded", order_id="o-1", total=30),
+        call("Order Completed", order_id="o-3", total=50, coupon="X"),
+        call("Order Cancelled", order_id="o-2"),
+        call("Order Refunded", order_id="o-2"),  # the rest of a cancelled order
+    ])
+    assert answer.json()["rejected"] == []
+    orders = sorted(_orders(api), key=lambda order: order["external_id"])
+    assert [(o["external_id"], o["status"], o["total"], o["refunded"], o["net_store"],
+             o["coupon"], [i["sku"] for i in o["items"]], [r["amount"] for r in o["refunds"]])
+            for o in orders] == [
+        ("o-1", "placed", "120.00", "30.00", "90.00", None, ["D"], ["30.00"]),
+        ("o-2", "cancelled", "80.00", "80.00", "0.00", None, ["C"], ["80.00"]),
+        ("o-3", "placed", "50.00", "20.00", "30.00", "X", [], ["20.00"])]
+    assert _totals(api) == (2, 120.0)
+    with session_scope(client.app.state.engine, writes=False) as session:
+        assert session.scalars(select(EarlyOrderEvent.id)).all() == []
+
+
 def test_an_event_without_currency_speaks_of_the_orders_currency(client, write_key, api):
     _track(client, write_key, "Order Completed", {"order_id": "jp-1", "currency": "JPY",
                                                   "total": 5000})
