@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from clientela.api.app import create_app
 from clientela.commerce.carts import abandon_carts
 from clientela.commerce.catalog import CatalogMemory
+from clientela.commerce.ecommerce import Change, Line, stated_change
 from clientela.commerce.models import EarlyOrderEvent
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
@@ -227,6 +229,22 @@ def test_a_product_named_by_an_order_and_a_cart_in_one_batch_keeps_every_detail(
         ("P1", "SKU-1", "Tênis", "Calçados", "Garoa", "100.00", "BRL", "https://s/p1", None),
         ("P2", "SKU-2", "Boné", "Acessórios", "Duna", "45.00", "BRL", None,
          "https://s/p2.jpg")]
+
+
+def test_short_properties_are_read_once_per_text_and_currency():
+    properties = {"product_id": "P1", "price": 10}
+    text = orjson.dumps(properties).decode()
+    first = stated_change("Product Viewed", properties, text, currency="BRL")
+    assert first == Change(event="Product Viewed",
+                           lines=(Line(product_id="P1", price_cents=1000),))
+    assert stated_change("Product Viewed", dict(properties), text, currency="BRL") is first
+    in_yen = stated_change("Product Viewed", properties, text, currency="JPY")
+    assert in_yen is not None and in_yen.lines[0].price_cents == 10
+    assert stated_change("Signed Up", properties, text, currency="BRL") is None
+    order = {"order_id": "o-1", "total": 5, "coupon": "x" * 3000}  # long: read, not kept
+    assert stated_change("Order Completed", order, orjson.dumps(order).decode(),
+                         currency="BRL") == Change(event="Order Completed", order_id="o-1",
+                                                   total_cents=500, coupon="x" * 255)
 
 
 def test_the_catalog_memory_holds_only_what_was_committed():
