@@ -49,8 +49,8 @@ class CatalogMemory:
         entry = self._known.get((source, key))
         if entry is None or entry[0] < time.monotonic():
             return False
-        return all(value is None or value == known
-                   for value, known in zip(values, entry[1], strict=True))
+        return values == entry[1] or all(value is None or value == known
+                                         for value, known in zip(values, entry[1], strict=True))
 
     def stage(self, source: str, key: str, values: tuple[Any, ...]) -> None:
         self._staged[(source, key)] = values
