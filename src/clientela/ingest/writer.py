@@ -39,7 +39,6 @@ _RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 _RACE_RETRIES = 6
 ANSWER_WITHIN = 60.0
 STOP_WITHIN = 30.0  # to finish the queue when stopping
-MAX_GATHER = 0.05  # seconds a group waits, at most, for the calls expected to join it
 
 Settle = Callable[[Recorded | None, BaseException | None], None]
 
@@ -81,8 +80,6 @@ class IngestWriter:
         self._wake = threading.Condition()
         self._lock = WriterLock(engine)
         self._stopping = False
-        self._expected = 0  # events the next group expects: as many as the last one had
-        self._last_write = 0.0  # seconds the last group took to write
         self._thread: threading.Thread | None = None
 
     def backlog(self) -> tuple[int, int]:
@@ -137,25 +134,6 @@ class IngestWriter:
                 self._wake.wait()
             return bool(self._jobs)
 
-    def _gather(self) -> None:
-        """Wait, for at most half as long as the last group took to write, until as many
-        events are queued as the last group held.
-
-        Requesters whose calls were in the last group send their next ones once answered;
-        taken at once, the group would hold only the calls that waited meanwhile, and
-        groups would alternate between few and many. Larger groups write fewer pages per
-        event (the indexes' pages are shared) and commit less often. A group that does not
-        fill in time lowers what the next one waits for, so lighter traffic does not wait.
-        """
-        with self._wake:
-            deadline = time.monotonic() + min(self._last_write / 2, MAX_GATHER)
-            while self._queued_events < min(self._expected, self.group_events) \
-                    and not self._stopping:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._wake.wait(left)
-
     def _take_group(self) -> list[Job]:
         """As many queued jobs as fit in one group (at least one)."""
         with self._wake:
@@ -167,14 +145,12 @@ class IngestWriter:
                 group.append(job)
                 size += job.count
             self._queued_events -= size
-            self._writing_events = self._expected = size
+            self._writing_events = size
             return group
 
     def _run(self) -> None:
         while self._wait_for_work():
-            self._gather()
             group: list[Job] = []
-            started = time.monotonic()
             try:
                 # The group is taken once the write slot is ours: what arrived while
                 # another process held it goes into this commit too.
@@ -188,7 +164,6 @@ class IngestWriter:
                 _fail(group, StorageUnavailable("could not store events; retry later"))
             with self._wake:
                 self._writing_events = 0
-                self._last_write = time.monotonic() - started
 
     def _write_group(self, group: list[Job]) -> None:
         if not group:
