@@ -343,12 +343,51 @@ class Server:
 def cpu_seconds(pid: int) -> float | None:
     """User plus system CPU time a process and its worker processes have used so far
     (Linux /proc), or None."""
+    shares = cpu_by_process(pid)
+    return sum(shares.values()) if shares else None
+
+
+def cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds so far of a process and each of its descendants, by "pid name" (the
+    clientela command a process runs, else its program name)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return None
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(child) or 0.0 for child in _children(pid))
+        return {}
+    found = {f"{pid} {_process_name(arguments)}":
+             (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")}
+    for child in _children(pid):
+        found.update(cpu_by_process(child))
+    return found
+
+
+def _process_name(arguments: list[bytes]) -> str:
+    words = [word.decode(errors="replace") for word in arguments if word]
+    for command in ("serve", "ingest-writer", "worker"):
+        if command in words:
+            return command
+    if any("multiprocessing" in word for word in words):
+        return "http-worker"
+    return Path(words[0]).name if words else "?"
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the load's client processes)."""
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def log_cpu(before: dict[str, float], after: dict[str, float], clients: float,
+            wall: float) -> None:
+    """The server's CPU use during the load, in all and per process, and the clients'."""
+    used = {name: seconds - before.get(name, 0.0) for name, seconds in after.items()}
+    total = sum(used.values())
+    log(f"server CPU during the load: {total:.1f}s in {wall:.1f}s of wall time "
+        f"({100 * total / wall:.0f}% of one core, all server processes)")
+    for name, seconds in sorted(used.items(), key=lambda item: -item[1]):
+        log(f"  {name}: {seconds:.1f}s ({100 * seconds / wall:.0f}% of one core)")
+    log(f"  load clients: {clients:.1f}s ({100 * clients / wall:.0f}% of one core)")
 
 
 def _children(pid: int) -> list[int]:
@@ -727,14 +766,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_key = create_write_key(env)
         with running_server(env, folder / "server.log", args.workers) as server:
             log(f"sending {len(bodies)} batches from {args.clients} clients")
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before, clients_before = cpu_by_process(server.pid), _children_cpu()
             wall, latencies, failures = send_all(server.base_url, write_key, bodies,
                                                  args.clients)
-            cpu_after = cpu_seconds(server.pid)
-            if cpu_before is not None and cpu_after is not None:
-                log(f"server CPU during the load: {cpu_after - cpu_before:.1f}s in {wall:.1f}s "
-                    f"of wall time ({100 * (cpu_after - cpu_before) / wall:.0f}% of one core, "
-                    "all server processes)")
+            cpu_after, clients_cpu = cpu_by_process(server.pid), _children_cpu() - clients_before
+            log_cpu(cpu_before, cpu_after, clients_cpu, wall)
             if os.environ.get("BENCH_SHOW_LOG"):
                 log(_tail(folder / "server.log", 400))
             stored, customers = count_stored(Settings(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from clientela.api.app import create_app
 from clientela.commerce.carts import abandon_carts
 from clientela.commerce.catalog import CatalogMemory
+from clientela.commerce.ecommerce import Change, Line, stated_change
 from clientela.commerce.models import EarlyOrderEvent
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
@@ -204,6 +206,47 @@ def test_bad_order_properties_reject_the_call_and_store_nothing(client, write_ke
     assert api.get("/api/v1/orders").json()["items"] == []
 
 
+def test_a_product_named_by_an_order_and_a_cart_in_one_batch_keeps_every_detail(
+        client, write_key, api):
+    def call(event, properties):
+        return {"type": "track", "userId": "u1", "event": event, "properties": properties}
+
+    answer = batch(client, write_key, [
+        call("Order Completed", {"order_id": "o-1", "products": [
+            {"product_id": "P1", "sku": "SKU-1", "name": "Tênis velho", "price": 90,
+             "category": "Calçados"}]}),
+        call("Product Added", {"product_id": "P1", "name": "Tênis", "brand": "Garoa",
+                               "price": 100, "url": "https://s/p1"}),
+        call("Product Added", {"product_id": "P2", "name": "Boné", "brand": "Duna",
+                               "price": 50, "image_url": "https://s/p2.jpg"}),
+        call("Order Completed", {"order_id": "o-2", "products": [
+            {"product_id": "P2", "sku": "SKU-2", "price": 45, "category": "Acessórios"}]}),
+    ])
+    assert answer.json()["rejected"] == []
+    products = api.get("/api/v1/products").json()["items"]
+    assert [(p["external_id"], p["sku"], p["name"], p["category"], p["brand"], p["price"],
+             p["currency"], p["url"], p["image_url"]) for p in products] == [
+        ("P1", "SKU-1", "Tênis", "Calçados", "Garoa", "100.00", "BRL", "https://s/p1", None),
+        ("P2", "SKU-2", "Boné", "Acessórios", "Duna", "45.00", "BRL", None,
+         "https://s/p2.jpg")]
+
+
+def test_short_properties_are_read_once_per_text_and_currency():
+    properties = {"product_id": "P1", "price": 10}
+    text = orjson.dumps(properties).decode()
+    first = stated_change("Product Viewed", properties, text, currency="BRL")
+    assert first == Change(event="Product Viewed",
+                           lines=(Line(product_id="P1", price_cents=1000),))
+    assert stated_change("Product Viewed", dict(properties), text, currency="BRL") is first
+    in_yen = stated_change("Product Viewed", properties, text, currency="JPY")
+    assert in_yen is not None and in_yen.lines[0].price_cents == 10
+    assert stated_change("Signed Up", properties, text, currency="BRL") is None
+    order = {"order_id": "o-1", "total": 5, "coupon": "x" * 3000}  # long: read, not kept
+    assert stated_change("Order Completed", order, orjson.dumps(order).decode(),
+                         currency="BRL") == Change(event="Order Completed", order_id="o-1",
+                                                   total_cents=500, coupon="x" * 255)
+
+
 def test_the_catalog_memory_holds_only_what_was_committed():
     values = ("S-1", "Tênis", None, None, 19990, "BRL", None, None)
     memory = CatalogMemory(seconds=60)
@@ -240,6 +283,34 @@ def test_one_write_that_describes_an_order_twice_keeps_the_last_items(client, wr
         {"sku": "D", "price": 6}]})
     [order] = _orders(api)
     assert [item["sku"] for item in order["items"]] == ["D"]
+
+
+def test_one_write_folds_many_order_events_into_their_orders(client, write_key, api):
+    def call(event, **properties):
+        return {"type": "track", "userId": "u1", "event": event, "properties": properties}
+
+    _track(client, write_key, "Order Completed", {"order_id": "o-1", "total": 100, "products": [
+        {"sku": "A", "price": 60}, {"sku": "B", "price": 40}]})
+    answer = batch(client, write_key, [
+        call("Order Refunded", order_id="o-3", total=20),  # before its order: kept, then applied
+        call("Order Completed", order_id="o-2", total=80, products=[{"sku": "C", "price": 80}]),
+        call("Order Updated", order_id="o-1", total=120, products=[{"sku": "D", "price": 120}]),
+        call("Order Refunded", order_id="o-1", total=30),
+        call("Order Completed", order_id="o-3", total=50, coupon="X"),
+        call("Order Cancelled", order_id="o-2"),
+        call("Order Refunded", order_id="o-2"),  # the rest of a cancelled order
+    ])
+    assert answer.json()["rejected"] == []
+    orders = sorted(_orders(api), key=lambda order: order["external_id"])
+    assert [(o["external_id"], o["status"], o["total"], o["refunded"], o["net_store"],
+             o["coupon"], [i["sku"] for i in o["items"]], [r["amount"] for r in o["refunds"]])
+            for o in orders] == [
+        ("o-1", "placed", "120.00", "30.00", "90.00", None, ["D"], ["30.00"]),
+        ("o-2", "cancelled", "80.00", "80.00", "0.00", None, ["C"], ["80.00"]),
+        ("o-3", "placed", "50.00", "20.00", "30.00", "X", [], ["20.00"])]
+    assert _totals(api) == (2, 120.0)
+    with session_scope(client.app.state.engine, writes=False) as session:
+        assert session.scalars(select(EarlyOrderEvent.id)).all() == []
 
 
 def test_an_event_without_currency_speaks_of_the_orders_currency(client, write_key, api):

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clientela.api.app import create_app
-from clientela.commerce import service
+from clientela.commerce import orders, service
 from clientela.commerce.models import EarlyOrderEvent, Order, Refund
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
@@ -118,9 +118,9 @@ def _record(engine, **call: object) -> None:
 def _refund_and_order_at_once(settings, engine, monkeypatch, after: str) -> None:
     """The refund comes from the shop's server with the user id, the order from the browser
     of a visitor not identified yet: two customers, so nothing else makes the writers wait.
-    The order's writer acts once the refund's writer has called `service.<after>`."""
+    The order's writer acts once the refund's writer has called `orders.<after>`."""
     other = build_engine(settings)
-    threads = _meanwhile(monkeypatch, service, after, lambda: _record(
+    threads = _meanwhile(monkeypatch, orders, after, lambda: _record(
         other, type="track", anonymousId="device-1", event="Order Completed",
         messageId="completed", properties={"order_id": "o-1", "total": 100}))
     _record(engine, type="track", userId="u1", event="Order Refunded", messageId="refunded",

@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from clientela.config import Settings, get_settings
@@ -144,7 +144,23 @@ def driver_executemany(session: Session, sql: str, rows: list[tuple[Any, ...]]) 
     connection = session.connection()
     if connection.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    connection.exec_driver_sql(sql, rows)
+    # The driver's own cursor, in the session's transaction: SQLAlchemy's execution context
+    # for a statement costs about as much as SQLite's work for a few dozen rows.
+    cursor = connection.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(connection, sql, error) from error
+    finally:
+        cursor.close()
+
+
+def _driver_error(connection: Connection, sql: str, error: Exception) -> StatementError:
+    """The error as SQLAlchemy would raise it (IntegrityError, OperationalError, ...), without
+    the parameters, which hold personal data."""
+    dbapi = connection.dialect.loaded_dbapi
+    return DBAPIError.instance(sql, None, error, dbapi.Error, hide_parameters=True,
+                              dialect=connection.dialect)
 
 
 class WriterLock:
@@ -240,14 +256,12 @@ def driver_query(session: Session, sql: str, params: Sequence[Any]) -> list[Any]
         sql = sql.replace("?", "%s")
     # The driver's own cursor, in the session's transaction: plain tuples, not Row objects
     # (making a Row costs more than reading it, on reads of millions of rows).
-    dbapi = connection.dialect.loaded_dbapi
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql, tuple(params))
         return list(cursor.fetchall())
-    except dbapi.Error as error:  # as SQLAlchemy would raise it (OperationalError, ...)
-        raise DBAPIError.instance(sql, params, error, dbapi.Error,
-                                  dialect=connection.dialect) from error
+    except connection.dialect.loaded_dbapi.Error as error:
+        raise _driver_error(connection, sql, error) from error
     finally:
         cursor.close()
 

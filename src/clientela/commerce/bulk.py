@@ -16,12 +16,8 @@ from sqlalchemy.orm import Session
 
 from clientela.commerce.catalog import observe_products
 from clientela.commerce.ecommerce import ORDER_COMPLETED, Change, Happened
-from clientela.commerce.service import (
-    OrderRecord,
-    RefundRecord,
-    refresh_order_totals,
-    settlement,
-)
+from clientela.commerce.orders import settlement
+from clientela.commerce.service import OrderRecord, RefundRecord, refresh_order_totals
 from clientela.core.clock import utcnow
 from clientela.core.money import Exchange
 from clientela.core.types import db_time

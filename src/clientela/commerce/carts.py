@@ -18,11 +18,13 @@ from clientela.commerce.ecommerce import (
     Happened,
     Line,
 )
-from clientela.commerce.models import EVENTS_SOURCE, Cart, Order
+from clientela.commerce.models import EVENTS_SOURCE, Cart
 
 
-def apply_carts(session: Session, happened: list[Happened], orders: dict[str, Order],
-                 currency: str) -> None:
+def apply_carts(session: Session, happened: list[Happened], order_ids: dict[str, int],
+                currency: str) -> None:
+    """Fold cart events into carts, and mark the cart an Order Completed came from as
+    converted into that order (`order_ids`: the orders of this write by external id)."""
     if not happened:
         return
     carts = _CartBook(session, happened, currency)
@@ -30,9 +32,9 @@ def apply_carts(session: Session, happened: list[Happened], orders: dict[str, Or
         change = item.change
         if change.event == ORDER_COMPLETED:
             cart = carts.find(item)
-            order = orders.get(item.order_key)
-            if cart is not None and order is not None and cart.status != "converted":
-                cart.status, cart.order_id, cart.updated_at = "converted", order.id, item.at
+            order_id = order_ids.get(item.order_key)
+            if cart is not None and order_id is not None and cart.status != "converted":
+                cart.status, cart.order_id, cart.updated_at = "converted", order_id, item.at
                 carts.close(item)
             continue
         cart = carts.find(item) or carts.open(item)

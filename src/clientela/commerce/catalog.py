@@ -49,8 +49,8 @@ class CatalogMemory:
         entry = self._known.get((source, key))
         if entry is None or entry[0] < time.monotonic():
             return False
-        return all(value is None or value == known
-                   for value, known in zip(values, entry[1], strict=True))
+        return values == entry[1] or all(value is None or value == known
+                                         for value, known in zip(values, entry[1], strict=True))
 
     def stage(self, source: str, key: str, values: tuple[Any, ...]) -> None:
         self._staged[(source, key)] = values
@@ -75,36 +75,54 @@ def observe_products(*, session: Session, source: str, happened: Iterable[Happen
 
     Both writes are left to the database, which skips rows that exist or did not change:
     most views name a known product exactly as the catalog has it."""
-    seen: dict[str, tuple[Line, str, bool]] = {}
-    ordered: set[str] = set()
-    for item in happened:
-        describes = item.change.event in _DESCRIBES_CATALOG
-        for line in item.change.lines:
-            if line.key is None:
-                continue
-            if describes or line.key not in seen:
-                seen[line.key] = (line, item.change.currency or currency, describes)
-            if item.change.event in ORDER_EVENTS:
-                ordered.add(line.key)
-    if not seen:
+    rows, describing, ordered = _observed(happened, currency)
+    if not rows:
         return {}
     now = db_time(utcnow())
-    rows = {key: _catalog_values(line, line_currency)
-            for key, (line, line_currency, _describes) in seen.items()}
     if memory is not None:
         rows = {key: values for key, values in rows.items()
                 if not memory.restates(source, key, values)}
         for key, values in rows.items():
-            if seen[key][2]:  # written below as stated; an order line only inserts if missing
+            if key in describing:  # written below as stated; an order line only inserts
                 memory.stage(source, key, values)
     driver_executemany(session, _ADD_PRODUCT, [(source, key, *values, now, now)
                                                for key, values in rows.items()])
     distinct = "IS NOT" if session.get_bind().dialect.name == "sqlite" else "IS DISTINCT FROM"
     driver_executemany(session, _REFRESH_PRODUCT.format(distinct=distinct), [
         (*values, now, source, key, *values)
-        for key, values in rows.items() if seen[key][2]])
+        for key, values in rows.items() if key in describing])
     return {key: product_id for product_id, key in driver_query_in(
         session, _PRODUCT_IDS, ordered, before=[source])} if ordered else {}
+
+
+def _observed(happened: Iterable[Happened], currency: str
+              ) -> tuple[dict[str, tuple[Any, ...]], set[str], set[str]]:
+    """(catalog values of each product named, by key; the keys a product view or cart
+    describes; the keys order lines name). A product named twice gets every detail either
+    names, the newer one winning where both do."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    describing: set[str] = set()
+    ordered: set[str] = set()
+    for item in happened:
+        line_currency = item.change.currency or currency
+        for line in item.change.lines:
+            if line.key is None:
+                continue
+            values = _catalog_values(line, line_currency)
+            known = rows.get(line.key)
+            rows[line.key] = values if known is None else _newer(known, values)
+            if item.change.event in _DESCRIBES_CATALOG:
+                describing.add(line.key)
+            elif item.change.event in ORDER_EVENTS:
+                ordered.add(line.key)
+    return rows, describing, ordered
+
+
+def _newer(known: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Per field, the newer value where it states one; the price and its currency go
+    together (`_catalog_values` states both or neither)."""
+    return tuple(known_value if value is None else value
+                 for known_value, value in zip(known, values, strict=True))
 
 
 def _catalog_values(line: Line, currency: str) -> tuple[Any, ...]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from clientela.core.errors import InvalidInput
 from clientela.core.money import currency_code, to_minor
@@ -128,6 +131,26 @@ def change_of(event: str | None, properties: dict[str, Any], *, currency: str) -
         channel=_text(properties, "channel", limit=64)
         or _text(properties, "affiliation", limit=64),
         status=_status(properties), reason=_text(properties, "reason", limit=500), lines=lines)
+
+
+def stated_change(event: str | None, properties: dict[str, Any], text: str, *,
+                  currency: str) -> Change | None:
+    """`change_of` for properties whose JSON text (`text`) is known. Short ones (a product
+    viewed, added or removed: most e-commerce events, naming the same products again and
+    again) are read once per text and remembered: the same text is the same properties."""
+    if event not in COMMERCE_EVENTS:
+        return None
+    if len(text) > _REMEMBERED_CHARS:
+        return change_of(event, properties, currency=currency)
+    return _remembered_change(event, text, currency)
+
+
+_REMEMBERED_CHARS = 2000  # with the cache's size, at most ~16 MB of texts remembered
+
+
+@lru_cache(maxsize=8192)
+def _remembered_change(event: str, text: str, currency: str) -> Change | None:
+    return change_of(event, orjson.loads(text), currency=currency)
 
 
 def _cart_id(properties: dict[str, Any]) -> str | None:

@@ -99,9 +99,10 @@ class IdentityResolver:
 
     def final(self, customer_id: int) -> int:
         """The live customer `customer_id` became after the merges of this write."""
-        customer_id = self.real(customer_id)
-        while customer_id in self.redirect:
-            customer_id = self.redirect[customer_id]
+        customer_id = self.created.get(customer_id, customer_id)
+        redirect = self.redirect  # empty in most writes: called several times per call
+        while customer_id in redirect:
+            customer_id = redirect[customer_id]
         return customer_id
 
     def _find(self, key: Key) -> int | None:

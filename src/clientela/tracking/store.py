@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from clientela.commerce.ecommerce import Change, change_of
+from clientela.commerce.ecommerce import Change, stated_change
 from clientela.core.errors import InvalidInput
 from clientela.core.types import db_json, db_time, json_has_nul
 from clientela.db import driver_executemany
@@ -86,14 +86,15 @@ def pending(event: IncomingEvent, texts: TimeTexts | None = None, *,
     e-commerce events are in `currency` unless they name theirs). None of it depends on
     who the call belongs to, so the server does this while validating."""
     texts = texts if texts is not None else TimeTexts()
+    properties = _stored_json(event.properties, "properties")
     row = (event.type, event.event, event.user_id, event.anonymous_id,
            texts.of(event.timestamp), texts.of(event.original_timestamp),
            texts.of(event.sent_at), texts.of(event.received_at),
-           _stored_json(event.properties, "properties"), _stored_json(event.context, "context"),
+           properties, _stored_json(event.context, "context"),
            _stored_json(event.details, "event"))
     identify = event.type == "identify"
     locale = event.context.get("locale") if identify else None
-    change = change_of(event.event, event.properties, currency=currency) \
+    change = stated_change(event.event, event.properties, properties, currency=currency) \
         if event.type == "track" else None
     return PendingEvent(
         message_id=event.message_id, type=event.type, event=event.event,
