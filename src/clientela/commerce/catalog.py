@@ -99,23 +99,27 @@ def _observed(happened: Iterable[Happened], currency: str
               ) -> tuple[dict[str, tuple[Any, ...]], set[str], set[str]]:
     """(catalog values of each product named, by key; the keys a product view or cart
     describes; the keys order lines name). A product named twice gets every detail either
-    names, the newer one winning where both do."""
-    rows: dict[str, tuple[Any, ...]] = {}
-    describing: set[str] = set()
+    names: among views and carts the newer wins where both state one, and what they state
+    wins over an order line's, which is a past price (as it is across writes)."""
+    described: dict[str, tuple[Any, ...]] = {}
+    others: dict[str, tuple[Any, ...]] = {}
     ordered: set[str] = set()
     for item in happened:
         line_currency = item.change.currency or currency
+        describes = item.change.event in _DESCRIBES_CATALOG
         for line in item.change.lines:
             if line.key is None:
                 continue
+            found = described if describes else others
             values = _catalog_values(line, line_currency)
-            known = rows.get(line.key)
-            rows[line.key] = values if known is None else _newer(known, values)
-            if item.change.event in _DESCRIBES_CATALOG:
-                describing.add(line.key)
-            elif item.change.event in ORDER_EVENTS:
+            known = found.get(line.key)
+            found[line.key] = values if known is None else _newer(known, values)
+            if item.change.event in ORDER_EVENTS:
                 ordered.add(line.key)
-    return rows, describing, ordered
+    rows = dict(others)
+    for key, values in described.items():
+        rows[key] = _newer(rows[key], values) if key in rows else values
+    return rows, set(described), ordered
 
 
 def _newer(known: tuple[Any, ...], values: tuple[Any, ...]) -> tuple[Any, ...]:
