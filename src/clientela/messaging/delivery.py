@@ -24,7 +24,7 @@ from clientela.config import Settings
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
-from clientela.db import driver_executemany, session_scope
+from clientela.db import driver_executemany, session_scope, unindexed
 from clientela.messaging import service
 from clientela.messaging.compose import Outgoing
 from clientela.messaging.context import BestSellers, customer_contexts
@@ -175,7 +175,8 @@ def _claim(session: Session, sender: Sender, campaign_id: int | None
     ids = [row.customer_id for row in rows]
     reachable = {cid: str(email) for cid, email in session.execute(
         select(Customer.id, Customer.email).where(
-            Customer.id.in_(ids), Customer.merged_into_id.is_(None),
+            # by id: SQLite read every unmerged customer through the merged_into_id index
+            Customer.id.in_(ids), unindexed(Customer.merged_into_id).is_(None),
             customers.reachable_by_email())).tuples()}
     capped = _at_weekly_cap(session, ids, now, sender.settings.marketing_cap_per_week)
     claimed, skipped = [], []
