@@ -239,10 +239,12 @@ def _with_coupon(context: Mapping[str, Any], coupon: str | None) -> Mapping[str,
 def _record(session: Session, sender: Sender, claimed: list[_Claimed],
             messages: list[Outgoing | Outcome], outcomes: list[Outcome], tally: Tally) -> None:
     moment = db_time(sender.now())
-    sent, failed, later = [], [], []
+    sent, failed, later, unsure = [], [], [], []
     for item, message, outcome in zip(claimed, messages, outcomes, strict=True):
         if outcome.sent and isinstance(message, Outgoing):
             sent.append((moment, message.message_id, item.email, item.delivery_id))
+        elif outcome.unconfirmed:  # it may have been delivered: never sent again
+            unsure.append(((outcome.detail or "unconfirmed")[:500], item.delivery_id))
         elif outcome.permanent or item.attempts >= MAX_ATTEMPTS:
             failed.append(((outcome.detail or "refused")[:500], item.delivery_id))
         else:
@@ -254,9 +256,12 @@ def _record(session: Session, sender: Sender, claimed: list[_Claimed],
                        "WHERE id = ?", failed)
     driver_executemany(session, "UPDATE deliveries SET status = 'pending', detail = ?, "
                        "due_at = ? WHERE id = ?", later)
+    driver_executemany(session, "UPDATE deliveries SET status = 'unconfirmed', detail = ? "
+                       "WHERE id = ?", unsure)
     tally.sent += len(sent)
     tally.failed += len(failed)
     tally.retrying += len(later)
+    tally.unconfirmed += len(unsure)
 
 
 def campaigns_to_send(*, session: Session, now: datetime) -> list[int]:
