@@ -22,6 +22,7 @@ from clientela.messaging.templates import (
     Rendered,
     TemplateParts,
     check,
+    names_read,
     plain_text,
     render,
 )
@@ -435,3 +436,14 @@ def test_the_sample_customer_has_the_shape_of_a_real_one(engine, people):
 ])
 def test_money_is_written_as_the_stores_market_writes_it(store, minor, currency, written):
     assert Money(store)(minor, currency) == written
+
+
+def test_the_names_a_template_reads_are_the_merge_fields_a_send_fetches():
+    parts = TemplateParts(
+        subject="{{ customer.first_name }}, {{ shop.shop_name }}",
+        html="{% for product in recommended %}{{ product.name }}{% endfor %}"
+             "{% set total = cart.total %}{{ total }} <a href='{{ unsubscribe_url }}'>x</a>",
+        text=None)
+    assert names_read(parts) == {"customer", "shop", "recommended", "cart", "unsubscribe_url"}
+    assert names_read(TemplateParts(subject="Oi", html="<p>Olá</p>",
+                                    text="{{ last_order.number }}")) == {"last_order"}

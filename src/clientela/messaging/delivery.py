@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,16 +21,17 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientela.config import Settings
+from clientela.core.errors import InvalidInput
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
 from clientela.db import driver_executemany, session_scope, unindexed
 from clientela.messaging import service
 from clientela.messaging.compose import Outgoing
-from clientela.messaging.context import BestSellers, customer_contexts
+from clientela.messaging.context import FIELDS, BestSellers, customer_contexts
 from clientela.messaging.drafts import Draft, make
 from clientela.messaging.models import Campaign, Delivery
-from clientela.messaging.templates import TemplateParts
+from clientela.messaging.templates import TemplateParts, names_read
 from clientela.messaging.transport import Outcome, Transport
 
 MAX_ATTEMPTS = 5
@@ -217,19 +218,29 @@ def _drafts(sender: Sender, claimed: list[_Claimed], best_sellers: BestSellers
     """The draft of each claimed delivery: its template and its customer's merge fields."""
     parts: dict[tuple[int, str], TemplateParts] = {}
     with session_scope(sender.engine, writes=False) as session:
-        contexts = customer_contexts(session=session,
-                                     customer_ids=[item.customer_id for item in claimed],
-                                     store_currency=sender.settings.store_currency,
-                                     now=sender.now(), best_sellers=best_sellers)
         for item in claimed:
             key = (item.template_id, item.subject)
             if key not in parts:
                 parts[key] = service.parts_of(service.get_template(
                     session=session, template_id=item.template_id), item.subject)
+        contexts = customer_contexts(session=session,
+                                     customer_ids=[item.customer_id for item in claimed],
+                                     store_currency=sender.settings.store_currency,
+                                     now=sender.now(), best_sellers=best_sellers,
+                                     fields=_fields_read(parts.values()))
     # claimed: live customers, so every context is there; a scenario step adds its coupon
     return [Draft(item.delivery_id, item.email, parts[(item.template_id, item.subject)],
                   _with_coupon(contexts[item.customer_id], item.coupon), item.tracking)
             for item in claimed]
+
+
+def _fields_read(parts: Iterable[TemplateParts]) -> frozenset[str]:
+    """The merge fields some of `parts` read; a template that cannot be read gets them all
+    (its messages fail when rendered, with the template's error)."""
+    try:
+        return frozenset().union(*(names_read(part) for part in parts))
+    except InvalidInput:
+        return FIELDS
 
 
 def _with_coupon(context: Mapping[str, Any], coupon: str | None) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import css_inline
-from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
@@ -59,6 +59,22 @@ def check(parts: TemplateParts) -> None:
     _compiled("html", parts.html)
     if parts.text is not None:
         _compiled("text", parts.text)
+
+
+def names_read(parts: TemplateParts) -> frozenset[str]:
+    """The top-level names the three parts read (`customer`, `recommended`, ...): the merge
+    fields a send must fetch for them."""
+    sources = [("subject", parts.subject), ("html", parts.html)]
+    if parts.text is not None:
+        sources.append(("text", parts.text))
+    return frozenset().union(*(_names(part, source) for part, source in sources))
+
+
+@lru_cache(maxsize=512)
+def _names(part: Part, source: str) -> frozenset[str]:
+    _compiled(part, source)  # InvalidInput for a template that does not compile
+    environment = _ENVIRONMENTS["html" if part == "html" else "text"]
+    return frozenset(meta.find_undeclared_variables(environment.parse(source)))
 
 
 def render(parts: TemplateParts, context: Mapping[str, Any], *, brand: Brand,
