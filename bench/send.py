@@ -166,7 +166,7 @@ def sample_message(settings: Settings) -> bytes:
     with session_scope(engine, writes=False) as session:
         row = session.execute(select(Delivery.id, Delivery.customer_id, Delivery.email,
                                      Delivery.template_id, Delivery.subject,
-                                     Delivery.tracking).limit(1)).one()
+                                     Delivery.tracking, Delivery.coupon).limit(1)).one()
     now = datetime.now(UTC)
     sender = Sender(settings=settings, engine=engine, transport=Smtp(settings),
                     now=lambda: now)

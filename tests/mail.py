@@ -30,6 +30,10 @@ class Received:
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds each message takes, to catch a sender mid-send
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    # recipient -> where the server drops the connection, once: at its "rcpt" (nothing
+    # taken) or after its "data" (the message taken, no answer sent)
+    drop: dict[str, str] = field(default_factory=dict)
+    pipelining: bool = False  # offer PIPELINING (RFC 2920) in the EHLO reply
 
     def recipients(self) -> list[str]:
         with self.lock:
@@ -44,8 +48,19 @@ class _Handler:
     def __init__(self, received: Received) -> None:
         self.received = received
 
+    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self.received.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
                           options: Any) -> str:
+        if self.received.drop.get(address) == "rcpt":
+            del self.received.drop[address]
+            server.transport.close()
+            return "250 OK"  # never arrives
         if address in self.received.refuse:
             return self.received.refuse[address]
         envelope.rcpt_tos.append(address)
@@ -58,6 +73,10 @@ class _Handler:
         assert isinstance(message, EmailMessage)
         with self.received.lock:
             self.received.messages.append((list(envelope.rcpt_tos), message))
+        if any(self.received.drop.get(to) == "data" for to in envelope.rcpt_tos):
+            for to in envelope.rcpt_tos:
+                self.received.drop.pop(to, None)
+            server.transport.close()
         return "250 Message accepted"
 
 
@@ -68,10 +87,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, Received]]:
-    """(port, what it received) of an SMTP server on 127.0.0.1 for the block's duration."""
+def smtp_server(**options: Any) -> Iterator[tuple[int, Received]]:
+    """(port, what it received) of an SMTP server on 127.0.0.1 for the block's duration;
+    `options` go to aiosmtpd's SMTP (an `authenticator`, ...)."""
     received = Received()
-    controller = Controller(_Handler(received), hostname="127.0.0.1", port=_free_port())
+    controller = Controller(_Handler(received), hostname="127.0.0.1", port=_free_port(),
+                            server_kwargs=options)
     controller.start()
     try:
         yield controller.port, received

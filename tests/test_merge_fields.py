@@ -252,3 +252,15 @@ def test_a_batch_larger_than_an_in_list_is_asked_in_parts(engine, shoppers, stat
             _names(first["recommended"])) == (
         {}, "Produto 0", ["Produto 1", "Produto 2"])
     assert first["last_order"]["placed_at"] == NOW - timedelta(days=1)
+
+
+def test_only_the_merge_fields_asked_for_are_fetched(engine, people, statements):
+    ids = [people[name] for name in ("ana", "dani")]
+    everything = _batch(engine, ids)
+    statements.clear()
+    with session_scope(engine, writes=False) as session:
+        contexts = customer_contexts(session=session, customer_ids=ids, store_currency="BRL",
+                                     now=NOW, fields={"customer", "last_order", "shop"})
+    assert len(statements) == 3  # customers, tags, last orders
+    assert contexts == {key: {"customer": everything[key]["customer"],
+                              "last_order": everything[key]["last_order"]} for key in ids}

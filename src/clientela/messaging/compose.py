@@ -66,6 +66,10 @@ def _header(value: str) -> str:
                          for word in words)
 
 
+# A sending run stamps its messages with few distinct moments.
+_date = lru_cache(maxsize=64)(format_datetime)
+
+
 @lru_cache(maxsize=64)
 def _mailbox(value: str) -> str:
     name, address = getaddresses([value])[0]
@@ -86,7 +90,7 @@ def compose(rendered: Rendered, envelope: Envelope) -> Outgoing:
         f"From: {_mailbox(envelope.sender)}\r\n"
         f"To: {envelope.to}\r\n"
         f"Subject: {_header(rendered.subject)}\r\n"
-        f"Date: {format_datetime(envelope.date)}\r\n"
+        f"Date: {_date(envelope.date)}\r\n"
         f"Message-ID: {envelope.message_id}\r\n"
         f"List-Unsubscribe: <{envelope.unsubscribe_url}>\r\n"
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"

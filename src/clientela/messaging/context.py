@@ -6,7 +6,7 @@ customer; one customer is a batch of one."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,22 +26,25 @@ from clientela.messaging.merge_fields.recommended import (
 from clientela.messaging.merge_fields.sample import sample_context
 from clientela.messaging.merge_fields.sql import in_lists
 
-__all__ = ["BEST_SELLER_DAYS", "RECOMMENDED", "BestSellers", "Money", "customer_context",
-           "customer_contexts", "sample_context"]
+__all__ = ["BEST_SELLER_DAYS", "FIELDS", "RECOMMENDED", "BestSellers", "Money",
+           "customer_context", "customer_contexts", "sample_context"]
+
+FIELDS = frozenset({"customer", "last_order", "cart", "recommended"})
 
 
 def customer_contexts(*, session: Session, customer_ids: Sequence[int], store_currency: str,
-                      now: datetime, best_sellers: BestSellers | None = None
-                      ) -> dict[int, dict[str, Any]]:
+                      now: datetime, best_sellers: BestSellers | None = None,
+                      fields: Collection[str] = FIELDS) -> dict[int, dict[str, Any]]:
     """The merge fields of each customer of `customer_ids`, in their order: `customer`,
-    `last_order`, `cart`, `recommended`. An id with no customer is left out. A sender
-    passes its `best_sellers` to every batch so that they are ranked once (else: as of
-    `now`, for this call)."""
+    `last_order`, `cart`, `recommended`, or only those of them in `fields` (what the
+    templates read: the others are not queried). An id with no customer is left out. A
+    sender passes its `best_sellers` to every batch so that they are ranked once (else: as
+    of `now`, for this call)."""
     money = Money(store_currency)
     best_sellers = best_sellers or BestSellers(as_of=now)
     found: dict[int, dict[str, Any]] = {}
     for ids in in_lists(customer_ids):
-        found.update(_contexts(session, ids, money, now, best_sellers))
+        found.update(_contexts(session, ids, money, now, best_sellers, FIELDS & set(fields)))
     return {customer_id: found[customer_id] for customer_id in customer_ids
             if customer_id in found}
 
@@ -57,18 +60,27 @@ def customer_context(*, session: Session, customer_id: int, store_currency: str,
 
 
 def _contexts(session: Session, ids: list[int], money: Money, now: datetime,
-              best_sellers: BestSellers) -> dict[int, dict[str, Any]]:
+              best_sellers: BestSellers, fields: frozenset[str]
+              ) -> dict[int, dict[str, Any]]:
     """The merge fields of at most IN_LIST_SIZE customers: one statement per part (and per
-    category `best_sellers` ranks for the first time)."""
+    category `best_sellers` ranks for the first time); `customer` always, the others when
+    in `fields`."""
     customers = profiles(session, ids)
     if not customers:
         return {}
     known = sorted(customers)
-    orders = last_orders(session, known, money)
-    carts = latest_carts(session, known, money)
-    recommended = recommendations(session, known, money, now, best_sellers)
-    return {customer_id: {"customer": customers[customer_id],
-                          "last_order": orders.get(customer_id),
-                          "cart": carts.get(customer_id),
-                          "recommended": recommended[customer_id]}
-            for customer_id in known}
+    contexts: dict[int, dict[str, Any]] = {key: {"customer": customers[key]} for key in known}
+    if "last_order" in fields:
+        _fill(contexts, "last_order", last_orders(session, known, money))
+    if "cart" in fields:
+        _fill(contexts, "cart", latest_carts(session, known, money))
+    if "recommended" in fields:
+        _fill(contexts, "recommended", recommendations(session, known, money, now,
+                                                       best_sellers))
+    return contexts
+
+
+def _fill(contexts: dict[int, dict[str, Any]], name: str, values: Mapping[int, Any]) -> None:
+    """Each customer's `name` field: its value, None when it has none."""
+    for customer_id, context in contexts.items():
+        context[name] = values.get(customer_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,16 +21,17 @@ from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clientela.config import Settings
+from clientela.core.errors import InvalidInput
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
-from clientela.db import driver_executemany, session_scope
+from clientela.db import driver_executemany, session_scope, unindexed
 from clientela.messaging import service
 from clientela.messaging.compose import Outgoing
-from clientela.messaging.context import BestSellers, customer_contexts
+from clientela.messaging.context import FIELDS, BestSellers, customer_contexts
 from clientela.messaging.drafts import Draft, make
 from clientela.messaging.models import Campaign, Delivery
-from clientela.messaging.templates import TemplateParts
+from clientela.messaging.templates import TemplateParts, names_read
 from clientela.messaging.transport import Outcome, Transport
 
 MAX_ATTEMPTS = 5
@@ -175,7 +176,8 @@ def _claim(session: Session, sender: Sender, campaign_id: int | None
     ids = [row.customer_id for row in rows]
     reachable = {cid: str(email) for cid, email in session.execute(
         select(Customer.id, Customer.email).where(
-            Customer.id.in_(ids), Customer.merged_into_id.is_(None),
+            # by id: SQLite read every unmerged customer through the merged_into_id index
+            Customer.id.in_(ids), unindexed(Customer.merged_into_id).is_(None),
             customers.reachable_by_email())).tuples()}
     capped = _at_weekly_cap(session, ids, now, sender.settings.marketing_cap_per_week)
     claimed, skipped = [], []
@@ -216,19 +218,29 @@ def _drafts(sender: Sender, claimed: list[_Claimed], best_sellers: BestSellers
     """The draft of each claimed delivery: its template and its customer's merge fields."""
     parts: dict[tuple[int, str], TemplateParts] = {}
     with session_scope(sender.engine, writes=False) as session:
-        contexts = customer_contexts(session=session,
-                                     customer_ids=[item.customer_id for item in claimed],
-                                     store_currency=sender.settings.store_currency,
-                                     now=sender.now(), best_sellers=best_sellers)
         for item in claimed:
             key = (item.template_id, item.subject)
             if key not in parts:
                 parts[key] = service.parts_of(service.get_template(
                     session=session, template_id=item.template_id), item.subject)
+        contexts = customer_contexts(session=session,
+                                     customer_ids=[item.customer_id for item in claimed],
+                                     store_currency=sender.settings.store_currency,
+                                     now=sender.now(), best_sellers=best_sellers,
+                                     fields=_fields_read(parts.values()))
     # claimed: live customers, so every context is there; a scenario step adds its coupon
     return [Draft(item.delivery_id, item.email, parts[(item.template_id, item.subject)],
                   _with_coupon(contexts[item.customer_id], item.coupon), item.tracking)
             for item in claimed]
+
+
+def _fields_read(parts: Iterable[TemplateParts]) -> frozenset[str]:
+    """The merge fields some of `parts` read; a template that cannot be read gets them all
+    (its messages fail when rendered, with the template's error)."""
+    try:
+        return frozenset().union(*(names_read(part) for part in parts))
+    except InvalidInput:
+        return FIELDS
 
 
 def _with_coupon(context: Mapping[str, Any], coupon: str | None) -> Mapping[str, Any]:
@@ -238,10 +250,12 @@ def _with_coupon(context: Mapping[str, Any], coupon: str | None) -> Mapping[str,
 def _record(session: Session, sender: Sender, claimed: list[_Claimed],
             messages: list[Outgoing | Outcome], outcomes: list[Outcome], tally: Tally) -> None:
     moment = db_time(sender.now())
-    sent, failed, later = [], [], []
+    sent, failed, later, unsure = [], [], [], []
     for item, message, outcome in zip(claimed, messages, outcomes, strict=True):
         if outcome.sent and isinstance(message, Outgoing):
             sent.append((moment, message.message_id, item.email, item.delivery_id))
+        elif outcome.unconfirmed:  # it may have been delivered: never sent again
+            unsure.append(((outcome.detail or "unconfirmed")[:500], item.delivery_id))
         elif outcome.permanent or item.attempts >= MAX_ATTEMPTS:
             failed.append(((outcome.detail or "refused")[:500], item.delivery_id))
         else:
@@ -253,9 +267,12 @@ def _record(session: Session, sender: Sender, claimed: list[_Claimed],
                        "WHERE id = ?", failed)
     driver_executemany(session, "UPDATE deliveries SET status = 'pending', detail = ?, "
                        "due_at = ? WHERE id = ?", later)
+    driver_executemany(session, "UPDATE deliveries SET status = 'unconfirmed', detail = ? "
+                       "WHERE id = ?", unsure)
     tally.sent += len(sent)
     tally.failed += len(failed)
     tally.retrying += len(later)
+    tally.unconfirmed += len(unsure)
 
 
 def campaigns_to_send(*, session: Session, now: datetime) -> list[int]:

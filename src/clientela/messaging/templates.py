@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import css_inline
-from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, nodes
+from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from markupsafe import Markup
 
 from clientela.core.errors import InvalidInput
+from clientela.messaging.inlining import PageInliner
 
 Part = Literal["subject", "html", "text"]
 LAYOUTS = Path(__file__).resolve().parent.parent / "web" / "templates" / "email"
@@ -61,6 +61,22 @@ def check(parts: TemplateParts) -> None:
         _compiled("text", parts.text)
 
 
+def names_read(parts: TemplateParts) -> frozenset[str]:
+    """The top-level names the three parts read (`customer`, `recommended`, ...): the merge
+    fields a send must fetch for them."""
+    sources = [("subject", parts.subject), ("html", parts.html)]
+    if parts.text is not None:
+        sources.append(("text", parts.text))
+    return frozenset().union(*(_names(part, source) for part, source in sources))
+
+
+@lru_cache(maxsize=512)
+def _names(part: Part, source: str) -> frozenset[str]:
+    _compiled(part, source)  # InvalidInput for a template that does not compile
+    environment = _ENVIRONMENTS["html" if part == "html" else "text"]
+    return frozenset(meta.find_undeclared_variables(environment.parse(source)))
+
+
 def render(parts: TemplateParts, context: Mapping[str, Any], *, brand: Brand,
            unsubscribe_url: str, preferences_url: str) -> Rendered:
     """One personalised message: the subject on one line, the HTML inside the shop's layout
@@ -70,11 +86,17 @@ def render(parts: TemplateParts, context: Mapping[str, Any], *, brand: Brand,
     values = {**context, **links}
     subject = " ".join(_run("subject", parts.subject, values).split())
     body = _run("html", parts.html, values)
-    page = _layout("layout.html").render(body=Markup(body), subject=subject, **links)
+    page = _pages(brand).page(body, subject=subject, unsubscribe_url=unsubscribe_url,
+                              preferences_url=preferences_url)
     words = (_run("text", parts.text, values) if parts.text is not None
              else plain_text(body))
     text = _layout("layout.txt").render(body=words.strip(), **links)
-    return Rendered(subject=subject, html=_inliner().inline(page), text=text)
+    return Rendered(subject=subject, html=page, text=text)
+
+
+@lru_cache(maxsize=8)
+def _pages(brand: Brand) -> PageInliner:
+    return PageInliner(_layout("layout.html"), _inliner(), _shop(brand))
 
 
 @lru_cache(maxsize=8)

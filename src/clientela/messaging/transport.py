@@ -1,29 +1,29 @@
-"""Where messages go: an SMTP relay (aiosmtplib, connections reused, a bounded number at
-once) or, with no relay configured, `.eml` files in the outbox folder."""
+"""Where messages go: an SMTP relay (`smtp.SmtpSession`, connections reused, a bounded
+number at once) or, with no relay configured, `.eml` files in the outbox folder."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import aiosmtplib
-
 from clientela.config import Settings
 from clientela.messaging.compose import Outgoing
+from clientela.messaging.smtp import TIMEOUT, Refused, SmtpSession
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one message: taken, or refused for good (`permanent`) or for now."""
+    """What became of one message: taken, or refused for good (`permanent`) or for now, or
+    handed over with no answer (`unconfirmed`: it may have been delivered)."""
 
     sent: bool
     permanent: bool = False
     detail: str | None = None
+    unconfirmed: bool = False
 
 
 class Transport(Protocol):
@@ -58,82 +58,55 @@ class Outbox:
 
 class Smtp:
     """Up to `connections` SMTP sessions, each opened on first use and kept for the next
-    messages; a session that breaks is opened again once before a message counts as failed."""
+    messages; a session that breaks before the message is handed over is opened again once
+    before the message counts as failed for now."""
 
     def __init__(self, settings: Settings) -> None:
         if settings.smtp_host is None:
             raise ValueError("no SMTP relay configured")
         self.settings = settings
-        self.idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        self.idle: asyncio.Queue[SmtpSession | None] = asyncio.Queue()
         for _ in range(settings.smtp_connections):
             self.idle.put_nowait(None)
 
-    def _client(self) -> aiosmtplib.SMTP:
-        s = self.settings
-        return aiosmtplib.SMTP(hostname=s.smtp_host, port=s.smtp_port,
-                               username=s.smtp_username, password=s.smtp_password,
-                               use_tls=s.smtp_tls == "tls", start_tls=s.smtp_tls == "starttls",
-                               timeout=30)
-
-    async def _open(self) -> aiosmtplib.SMTP:
-        client = self._client()
-        await client.connect()
-        if client.last_ehlo_response is None and client.last_helo_response is None:
-            try:
-                await client.ehlo()
-            except aiosmtplib.SMTPHeloError:
-                await client.helo()
-        return client
-
     async def send(self, message: Outgoing) -> Outcome:
-        client = await self.idle.get()
+        session = await self.idle.get()
         try:
             for attempt in range(2):
-                if client is None or not client.is_connected:
-                    client = await self._open()
+                if session is None or session.closed:
+                    session = await SmtpSession.open(self.settings)
                 try:
-                    await _transaction(client, message)
+                    async with asyncio.timeout(TIMEOUT):
+                        await session.transaction(message)
                     return Outcome(sent=True)
-                except aiosmtplib.SMTPResponseException as error:
-                    detail = (str(error) if isinstance(error, aiosmtplib.SMTPRecipientRefused)
-                              else f"{error.code} {error.message}")
-                    return Outcome(False, permanent=error.code >= 500, detail=detail)
-                except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError,
-                        ConnectionError) as error:
-                    client = None
+                except Refused as refusal:
+                    return Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
+                except (ConnectionError, TimeoutError) as error:
+                    session.close()
+                    if session.handed_over:  # it may have been delivered: never again
+                        return Outcome(False, unconfirmed=True, detail="connection lost "
+                                       f"after the message was sent: {_named(error)}")
                     if attempt:
-                        return Outcome(False, detail=f"connection lost: {error}")
+                        return Outcome(False, detail=f"connection lost: {_named(error)}")
             return Outcome(False, detail="not sent")
-        except (aiosmtplib.SMTPException, OSError) as error:
-            client = None
-            return Outcome(False, detail=str(error))
+        except Refused as refusal:  # opening the session: greeting, EHLO, STARTTLS, AUTH
+            session = None
+            return Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
+        except (OSError, TimeoutError) as error:
+            session = None
+            return Outcome(False, detail=_named(error))
         finally:
-            self.idle.put_nowait(client)
+            self.idle.put_nowait(session)
 
     async def close(self) -> None:
         while not self.idle.empty():
-            client = self.idle.get_nowait()
-            if client is not None and client.is_connected:
-                try:
-                    await client.quit()
-                except aiosmtplib.SMTPException:
-                    client.close()
+            session = self.idle.get_nowait()
+            if session is not None:
+                await session.quit()
 
 
-async def _transaction(client: aiosmtplib.SMTP, message: Outgoing) -> None:
-    """MAIL, RCPT and DATA of one message, the envelope reset when the relay refuses it.
-    (`sendmail` parses both addresses twice and the whole message once more to size it:
-    half of aiosmtplib's time per message. Our addresses are checked when a customer's
-    address is stored, and `compose` writes CRLF lines, so the size is the length.)"""
-    size = [f"SIZE={len(message.data)}"] if client.supports_extension("size") else []
-    try:
-        await client.mail(message.mail_from, options=size)
-        await client.rcpt(message.to)
-        await client.data(message.data)
-    except aiosmtplib.SMTPResponseException:
-        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
-            await client.rset()
-        raise
+def _named(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}".rstrip(": ")
 
 
 def transport_for(settings: Settings) -> Transport:

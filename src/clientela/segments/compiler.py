@@ -34,14 +34,13 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.sql.elements import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
 from sqlalchemy.types import Text
 
 from clientela.commerce.models import Order, OrderItem, Product
 from clientela.core.errors import InvalidInput
 from clientela.core.money import to_minor
 from clientela.customers.models import Customer, CustomerTag
+from clientela.db import unindexed
 from clientela.segments.rules import (
     All,
     AnyOf,
@@ -101,11 +100,10 @@ class Compiler:
     segment_rule: Callable[[int], Rule]
 
     def live(self) -> ColumnElement[bool]:
-        """Not merged into another customer. Nearly everyone is live, so on SQLite the
-        column is wrapped (`+ 0`) to keep the planner off its index: walking it and then
-        the table row by row costs four times a plain scan."""
-        column = C.merged_into_id + 0 if self.dialect == "sqlite" else C.merged_into_id
-        return column.is_(None)
+        """Not merged into another customer. Nearly everyone is live, so SQLite is kept off
+        the column's index: walking it and then the table row by row costs four times a
+        plain scan."""
+        return unindexed(C.merged_into_id).is_(None)
 
     def condition(self, rule: Rule, within: tuple[int, ...] = ()) -> ColumnElement[bool]:
         """The SQL condition on `customers` that `rule` stands for; `within`: the segments
@@ -227,7 +225,7 @@ class Compiler:
             self._property(path, compare) for path, compare in rule.where))
         # One customer's events: by ix_events_customer_time, with "+ event" (and the typed
         # property test) so that the indexes on event and property are not candidates.
-        one_by_one = select(E.customer_id).where(_unindexed(E.event) == rule.event, *window, *(
+        one_by_one = select(E.customer_id).where(unindexed(E.event) == rule.event, *window, *(
             _JsonValue(self.dialect, E.properties, path).compare(compare)
             for path, compare in rule.where)) if self.dialect == "sqlite" else None
         op, n = rule.count.op, rule.count.value
@@ -302,11 +300,6 @@ class Compiler:
                                code="invalid_rule")
         return self._condition(self.segment_rule(rule.segment_id),
                                replace(place, inside=(*place.inside, rule.segment_id)))
-
-
-def _unindexed(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """`+ column`: the same value, which SQLite's planner will not look up by an index."""
-    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def _plain(column: ColumnElement[Any], compare: Compare, now: datetime) -> ColumnElement[bool]:
