@@ -9,10 +9,7 @@ from decimal import Decimal
 from html import unescape
 from typing import Any
 
-import css_inline
 import pytest
-from jinja2 import Environment
-from markupsafe import Markup
 from sqlalchemy import select
 
 from clientela.core.errors import InvalidInput, NotFound
@@ -20,7 +17,6 @@ from clientela.customers import service as customers
 from clientela.customers.models import Identity
 from clientela.db import session_scope
 from clientela.messaging.context import Money, customer_context, sample_context
-from clientela.messaging.inlining import PageInliner
 from clientela.messaging.templates import (
     Brand,
     Rendered,
@@ -451,50 +447,3 @@ def test_the_names_a_template_reads_are_the_merge_fields_a_send_fetches():
     assert names_read(parts) == {"customer", "shop", "recommended", "cart", "unsubscribe_url"}
     assert names_read(TemplateParts(subject="Oi", html="<p>Olá</p>",
                                     text="{{ last_order.number }}")) == {"last_order"}
-
-
-_BODIES = [
-    "<h1>Olá, Ana!</h1><p>Seu pedido <a href='https://loja.example/p?a=1&amp;b=2'>A-1</a></p>"
-    "<ul><li>1 × Camisa</li></ul><table><tr><td><a href=\"https://loja.example/p/1\">"
-    "<img src=\"https://loja.example/1.jpg\" alt=\"\"><br>Bota<br><b>R$ 1,00</b></a></td></tr>"
-    "</table>",
-    "<p style='color: blue'>com estilo próprio</p><a>sem endereço</a> & mais",
-    "",
-]
-_UNSAFE_BODIES = ["<p>não fecha <div>aqui", "</td></tr></table><p>fecha o que não abriu</p>",
-                  "<style>p { color: red }</style><p>CSS próprio</p>"]
-
-
-@pytest.mark.parametrize("brand", [
-    Brand(shop_name="Loja & Cia", color="#0f766e", logo_url=None, address="Rua 1"),
-    Brand(shop_name='Loja "X"', color="#123", logo_url="https://loja.example/l.png",
-          address=None)])
-def test_the_page_inlined_in_parts_is_the_page_inlined_whole(brand):
-    from clientela.messaging import templates
-
-    layout, inliner = templates._layout("layout.html"), templates._inliner()
-    pages = PageInliner(layout, inliner, templates._shop(brand))
-    for body in _BODIES + _UNSAFE_BODIES:
-        for subject in ["Oi 'Ana' & \"Bia\" <3", "Olá\xa0mundo"]:
-            values = {"subject": subject, "unsubscribe_url": "https://crm.example/u/a?x=1&y=\"2\"",
-                      "preferences_url": "https://crm.example/u/a/preferences"}
-            whole = inliner.inline(layout.render(body=Markup(body), shop=templates._shop(brand),
-                                                 **values))
-            assert pages.page(body, **values) == whole
-    assert [pages._body(body) is None for body in _BODIES + _UNSAFE_BODIES] == [
-        False, False, False, True, True, True]
-
-
-def test_a_layout_whose_rules_look_at_siblings_is_inlined_whole():
-    layout = Environment(autoescape=True).from_string(
-        "<html><head><style>td + td a { color: red }</style></head><body>"
-        "<table><tr><td>{{ subject }}</td><td class='c'>{{ body }}</td></tr></table>"
-        "<a href='{{ unsubscribe_url }}'>sair</a>{{ preferences_url }}</body></html>")
-    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
-    pages = PageInliner(layout, inliner, {})
-    values = {"subject": "Oi", "unsubscribe_url": "https://u", "preferences_url": "https://p"}
-    assert pages.pieces is None
-    assert pages.page("<a href='https://x'>x</a>", **values) == (
-        '<html><head></head><body><table><tbody><tr><td>Oi</td><td class="c">'
-        '<a href="https://x" style="color: red;">x</a></td></tr></tbody></table>'
-        '<a href="https://u">sair</a>https://p</body></html>')

@@ -17,9 +17,9 @@ import css_inline
 from jinja2 import ChainableUndefined, Template, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from clientela.core.errors import InvalidInput
-from clientela.messaging.inlining import PageInliner
 
 Part = Literal["subject", "html", "text"]
 LAYOUTS = Path(__file__).resolve().parent.parent / "web" / "templates" / "email"
@@ -86,17 +86,11 @@ def render(parts: TemplateParts, context: Mapping[str, Any], *, brand: Brand,
     values = {**context, **links}
     subject = " ".join(_run("subject", parts.subject, values).split())
     body = _run("html", parts.html, values)
-    page = _pages(brand).page(body, subject=subject, unsubscribe_url=unsubscribe_url,
-                              preferences_url=preferences_url)
+    page = _layout("layout.html").render(body=Markup(body), subject=subject, **links)
     words = (_run("text", parts.text, values) if parts.text is not None
              else plain_text(body))
     text = _layout("layout.txt").render(body=words.strip(), **links)
-    return Rendered(subject=subject, html=page, text=text)
-
-
-@lru_cache(maxsize=8)
-def _pages(brand: Brand) -> PageInliner:
-    return PageInliner(_layout("layout.html"), _inliner(), _shop(brand))
+    return Rendered(subject=subject, html=_inliner().inline(page), text=text)
 
 
 @lru_cache(maxsize=8)
