@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -87,12 +88,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server(**options: Any) -> Iterator[tuple[int, Received]]:
+def smtp_server(ssl_context: ssl.SSLContext | None = None, **options: Any
+                ) -> Iterator[tuple[int, Received]]:
     """(port, what it received) of an SMTP server on 127.0.0.1 for the block's duration;
-    `options` go to aiosmtpd's SMTP (an `authenticator`, ...)."""
+    `ssl_context`: TLS from the first byte (SMTPS); `options` go to aiosmtpd's SMTP (an
+    `authenticator`, a `tls_context` for STARTTLS, ...)."""
     received = Received()
     controller = Controller(_Handler(received), hostname="127.0.0.1", port=_free_port(),
-                            server_kwargs=options)
+                            ssl_context=ssl_context, server_kwargs=options)
     controller.start()
     try:
         yield controller.port, received

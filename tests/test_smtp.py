@@ -5,6 +5,8 @@ drop before or after a message is handed over."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,9 +26,10 @@ from tests.mail import Received, new_campaign, smtp_server, subscribers
 
 
 def _relay(port: int, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"smtp_host": "127.0.0.1", "smtp_tls": "none", **overrides}
     return Settings(env="test", database_url=f"sqlite:///{tmp_path}/unused.db",  # type: ignore[arg-type]
-                    data_dir=tmp_path, secret_key="test-secret-key", smtp_host="127.0.0.1",
-                    smtp_port=port, smtp_tls="none", smtp_connections=1, **overrides)
+                    data_dir=tmp_path, secret_key="test-secret-key", smtp_port=port,
+                    smtp_connections=1, **values)
 
 
 def _message(to: str, body: str = "Olá!\r\n") -> Outgoing:
@@ -109,6 +112,41 @@ def _shop_login(server: Any, session: Any, envelope: Any, mechanism: str,
     good = (isinstance(auth_data, LoginPassword) and auth_data.login == b"loja"
             and auth_data.password == b"s3gredo")
     return AuthResult(success=good, handled=False)
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for "localhost", which the
+    client's default context trusts through SSL_CERT_FILE (as a shop's own CA would be)."""
+    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def test_starttls_then_auth_and_smtps(tmp_path, certificate, monkeypatch):
+    with smtp_server(tls_context=certificate, require_starttls=True,
+                     authenticator=_shop_login, auth_required=True) as (port, received):
+        relay = _relay(port, tmp_path, smtp_host="localhost", smtp_tls="starttls",
+                       smtp_username="loja", smtp_password="s3gredo")
+        assert _send_all(relay, [_message("ana@example.com")]) == [Outcome(True)]
+        assert received.recipients() == ["ana@example.com"]
+        plain = _relay(port, tmp_path, smtp_host="localhost", smtp_tls="none")
+        [refused] = _send_all(plain, [_message("bruno@example.com")])
+        assert (refused.sent, refused.permanent) == (False, True)
+        assert refused.detail is not None and refused.detail.startswith("530")
+    with smtp_server(ssl_context=certificate) as (port, received):
+        relay = _relay(port, tmp_path, smtp_host="localhost", smtp_tls="tls")
+        assert _send_all(relay, [_message("carla@example.com")]) == [Outcome(True)]
+        assert received.recipients() == ["carla@example.com"]
+        monkeypatch.delenv("SSL_CERT_FILE")  # a certificate nobody vouches for
+        [untrusted] = _send_all(relay, [_message("dora@example.com")])
+        assert not untrusted.sent and received.recipients() == ["carla@example.com"]
+        assert "CERTIFICATE_VERIFY_FAILED" in (untrusted.detail or ""), untrusted
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
