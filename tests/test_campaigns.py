@@ -136,13 +136,20 @@ def test_a_scheduled_campaign_freezes_its_audience_when_its_time_comes(
     assert (again.status_code, again.json()["code"]) == (409, "campaign_started")
 
 
-def test_the_weekly_cap_skips_customers_who_had_enough(
-        mail_api, client, write_key, engine, mail_settings, smtp):
+def _two_campaigns_to_ana(mail_api, client, write_key, engine, mail_settings):
+    """Settings with a weekly cap of 1, and two campaigns started for Ana alone."""
     settings = mail_settings.model_copy(update={"marketing_cap_per_week": 1})
     subscribers(client, write_key, engine, ["ana"])
     first, second = new_campaign(mail_api, "First"), new_campaign(mail_api, "Second")
     for campaign in (first, second):
         mail_api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
+    return settings, first, second
+
+
+def test_the_weekly_cap_skips_customers_who_had_enough(
+        mail_api, client, write_key, engine, mail_settings, smtp):
+    settings, first, second = _two_campaigns_to_ana(mail_api, client, write_key, engine,
+                                                    mail_settings)
     tasks.send_campaigns(engine=engine, settings=settings)
     assert len(smtp[1].to("ana@example.com")) == 1
     reports = [campaign_report(mail_api, c["id"]) for c in (first, second)]
@@ -159,11 +166,8 @@ def test_the_weekly_cap_skips_customers_who_had_enough(
 
 def test_the_weekly_cap_counts_messages_still_on_the_wire(
         mail_api, client, write_key, engine, mail_settings, smtp):
-    settings = mail_settings.model_copy(update={"marketing_cap_per_week": 1})
-    subscribers(client, write_key, engine, ["ana"])
-    first, second = new_campaign(mail_api, "First"), new_campaign(mail_api, "Second")
-    for campaign in (first, second):
-        mail_api.post(f"/api/v1/campaigns/{campaign['id']}/send", json={"mode": "now"})
+    settings, first, second = _two_campaigns_to_ana(mail_api, client, write_key, engine,
+                                                    mail_settings)
     now = datetime.now(UTC)
     with session_scope(engine) as session:  # another sender is sending the first right now
         session.execute(update(Delivery).where(Delivery.campaign_id == first["id"]).values(
