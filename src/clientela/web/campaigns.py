@@ -3,6 +3,7 @@ previewed live, a test send, the schedule), and a campaign's page with its repor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -271,27 +272,27 @@ def campaign_page(campaign_id: RowId, request: Request, session: ReadSessionDep,
 def send_campaign(campaign_id: RowId, request: Request, session: SessionDep,
                   settings: SettingsDep, user: UserDep, form: FormDep) -> Response:
     """Start or schedule a draft from its page."""
-    campaign = _found(session, campaign_id)
-    if campaign is None:
-        return _missing(request, user, campaign_id)
-    try:
-        _schedule(session, settings, campaign_id, form, utcnow())
-    except ClientelaError as error:
-        session.rollback()
-        return _campaign_page(request, session, settings, user, campaign, status=error.status,
-                              error=error.message)
-    session.commit()
-    return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+    return _on_campaign(request, session, settings, user, campaign_id, lambda: _schedule(
+        session, settings, campaign_id, form, utcnow()))
 
 
 @router.post("/campaigns/{campaign_id}/cancel", response_class=HTMLResponse)
 def cancel_campaign(campaign_id: RowId, request: Request, session: SessionDep,
                     settings: SettingsDep, user: UserDep) -> Response:
+    return _on_campaign(request, session, settings, user, campaign_id,
+                        lambda: messaging.cancel_campaign(session=session,
+                                                          campaign_id=campaign_id, now=utcnow()))
+
+
+def _on_campaign(request: Request, session: Session, settings: Settings, user: str,
+                 campaign_id: int, act: Callable[[], object]) -> Response:
+    """Do `act` to the campaign and go back to its page; refused, the page says why and
+    nothing of it is kept."""
     campaign = _found(session, campaign_id)
     if campaign is None:
         return _missing(request, user, campaign_id)
     try:
-        messaging.cancel_campaign(session=session, campaign_id=campaign_id, now=utcnow())
+        act()
     except ClientelaError as error:
         session.rollback()
         return _campaign_page(request, session, settings, user, campaign, status=error.status,
