@@ -117,9 +117,8 @@ def test_steps_branch_tag_set_traits_call_webhooks_and_respect_quiet_hours(
     night = T0.replace(hour=23)
     for name in ("ana", "bruno"):
         _track(client, write_key, name, "Signed Up", night - timedelta(minutes=5), 1)
-    with session_scope(engine) as session:
-        run = scenario_engine.Run(settings=mail_settings, now=night, post=post)
-        assert service.run_scenarios(session=session, run=run) == (2, 2)
+    assert tasks.run_scenarios(engine=engine, settings=mail_settings, clock=lambda: night,
+                               post=post)[:2] == (2, 2)
     with session_scope(engine, writes=False) as session:
         assert customers.tags_of(session=session, customer_id=ids["ana"]) == [
             "vip", "vip-welcomed"]
@@ -140,10 +139,9 @@ def test_steps_branch_tag_set_traits_call_webhooks_and_respect_quiet_hours(
     assert headers["Idempotency-Key"].startswith("enrolment-")
     # "never": signing up again does not enrol again.
     _track(client, write_key, "ana", "Signed Up", night + timedelta(minutes=5), 2)
-    with session_scope(engine) as session:
-        run = scenario_engine.Run(settings=mail_settings, now=night + timedelta(minutes=10),
-                                  post=post)
-        assert service.run_scenarios(session=session, run=run) == (0, 0)
+    later = night + timedelta(minutes=10)
+    assert tasks.run_scenarios(engine=engine, settings=mail_settings, clock=lambda: later,
+                               post=post)[:2] == (0, 0)
     assert scenario_id
 
 
@@ -282,9 +280,8 @@ def test_a_failing_webhook_is_retried_with_back_off_then_skipped(
             posted.append(at)
             return 503
 
-        with session_scope(engine) as session:
-            service.run_scenarios(session=session, run=scenario_engine.Run(
-                settings=mail_settings, now=at, post=down))
+        tasks.run_scenarios(engine=engine, settings=mail_settings, clock=lambda: at, post=down)
+        with session_scope(engine, writes=False) as session:
             enrolment = session.scalars(select(Enrolment)).one()
             return enrolment.step, enrolment.attempts, enrolment.next_run_at
 

@@ -59,7 +59,7 @@ WEBHOOK_ATTEMPTS = 6  # ... and after this many (over about 5 hours) the step is
 Post = Callable[[str, bytes, dict[str, str]], int]  # url, body, headers -> HTTP status
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> int:
     return httpx.post(url, content=body, headers=headers, timeout=10).status_code
 
 
@@ -69,7 +69,7 @@ class Run:
 
     settings: Settings
     now: datetime
-    post: Post = _post
+    post: Post = http_post
     # The shop's best hour, found once per run when a customer has no signal of their own.
     shop_hour: dict[str, int | None] = field(default_factory=dict)
 

@@ -128,14 +128,6 @@ def switch(*, session: Session, scenario_id: int, active: bool, now: datetime) -
     return scenario
 
 
-def run_scenarios(*, session: Session, run: engine.Run, batch: int = engine.BATCH
-                  ) -> tuple[int, int]:
-    """Enrol for every active scenario, then move (up to `batch`) due enrolments on:
-    (enrolled, moved)."""
-    return enrol_all(session=session, now=run.now), engine.advance(session=session, run=run,
-                                                                   batch=batch)
-
-
 def enrol_all(*, session: Session, now: datetime) -> int:
     """Enrol for every active scenario: how many customers entered."""
     return sum(engine.enrol(session=session, scenario=scenario, now=now)

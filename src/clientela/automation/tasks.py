@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from clientela.automation import service
-from clientela.automation.engine import BATCH, Run, advance
+from clientela.automation.engine import BATCH, Post, Run, advance, http_post
 from clientela.config import Settings
 from clientela.core.clock import utcnow
 from clientela.db import session_scope
@@ -19,11 +19,12 @@ from clientela.messaging.transport import transport_for
 
 def run_scenarios(*, engine: Engine, settings: Settings,
                   clock: Callable[[], datetime] = utcnow, batch: int = BATCH,
-                  budget_seconds: float = 45.0) -> tuple[int, int, Tally]:
+                  budget_seconds: float = 45.0, post: Post = http_post
+                  ) -> tuple[int, int, Tally]:
     """Enrol, move due enrolments on (a transaction per `batch`, until none is due or the
     minute's `budget_seconds` are spent), then send the scenarios' due messages:
-    (enrolled, moved, what the sender did)."""
-    run = Run(settings=settings, now=clock())
+    (enrolled, moved, what the sender did); `post` calls webhooks."""
+    run = Run(settings=settings, now=clock(), post=post)
     with session_scope(engine) as session:
         enrolled = service.enrol_all(session=session, now=run.now)
     moved, started = 0, time.monotonic()
