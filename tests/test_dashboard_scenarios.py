@@ -316,9 +316,15 @@ def test_the_report_counts_customers_waiting_at_each_step(
                       re.findall(r"<dd>([^<]+)</dd>", page), strict=True))
     assert report == {"Entered": "2", "In progress": "2", "Completed": "0", "Converted": "0",
                       "Exited": "0", "Messages": "0", "Orders": "0", "Revenue": "BRL 0.00"}
-    assert _rows(client.get("/scenarios").text, "scenario-list") == [[
-        "Cadastro", "Each time the customer does “Signed Up”", "On",
-        "2", "2", "0", "0", "0", "0", "BRL 0.00"]]
+    with session_scope(engine) as session:  # a second one: each row counts its own
+        service.create_scenario(session=session, name="Depois", trigger={"type": "first_order"},
+                                steps=steps[:1], goal_event=None, reentry="never",
+                                quiet_hours=None, now=T0)
+    assert _rows(client.get("/scenarios").text, "scenario-list") == [
+        ["Cadastro", "Each time the customer does “Signed Up”", "On",
+         "2", "2", "0", "0", "0", "0", "BRL 0.00"],
+        ["Depois", "The customer's first order", "Off", "0", "0", "0", "0", "0", "0",
+         "BRL 0.00"]]
 
     # Switched on, its steps cut to two: enrolments keep their step index, so Ana (at step
     # index 3) is past the new last step, and finishes at her next run.

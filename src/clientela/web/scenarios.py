@@ -155,9 +155,10 @@ def _segment_names(session: Session) -> dict[int, str]:
 def _list(request: Request, session: Session, settings: Settings, user: str, *,
           status: int = 200, error: str | None = None) -> HTMLResponse:
     scenarios, names = service.list_scenarios(session=session), _segment_names(session)
-    rows = [(scenario, trigger_words(scenario.trigger, names),
-             service.report(session=session, scenario_id=scenario.id, now=utcnow(),
-                            currency=settings.store_currency)) for scenario in scenarios]
+    reports = service.reports(session=session, scenario_ids=[s.id for s in scenarios],
+                              now=utcnow(), currency=settings.store_currency)
+    rows = [(scenario, trigger_words(scenario.trigger, names), reports[scenario.id])
+            for scenario in scenarios]
     created = {scenario.ready_made for scenario in scenarios}
     ready = {key: name for key, name in service.ready_made_names().items()
              if key not in created}
