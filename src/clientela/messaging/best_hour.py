@@ -5,7 +5,7 @@ days); recipients with no such history get the audience's best hour."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from itertools import chain
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -18,39 +18,47 @@ HISTORY_DAYS = 180
 HALF_LIFE_DAYS = 30.0
 
 
-def _hour_and_age(dialect: str) -> tuple[str, str]:
-    """SQL for a signal's hour of day and its age in days at the first parameter."""
+def _signals(dialect: str, *, by: str, where: str) -> str:
+    """SQL counting the signals (events `e`) by `by`, hour of day and whole days of age at
+    the first parameter; then come `where`'s parameters, the signal names, the history's
+    start and `now`. Counted in SQL, so few rows come back."""
     if dialect == "postgresql":
-        return ("CAST(EXTRACT(HOUR FROM e.timestamp) AS INTEGER)",
-                "EXTRACT(EPOCH FROM (CAST(? AS TIMESTAMP) - e.timestamp)) / 86400.0")
-    return ("CAST(strftime('%H', e.timestamp) AS INTEGER)",
-            "julianday(?) - julianday(e.timestamp)")
-
-
-def _signals_sql(dialect: str) -> str:
-    hour, age = _hour_and_age(dialect)
+        hour = "CAST(EXTRACT(HOUR FROM e.timestamp) AS INTEGER)"
+        days = "CAST(FLOOR(EXTRACT(EPOCH FROM (CAST(? AS TIMESTAMP) - e.timestamp)) / 86400.0)" \
+               " AS INTEGER)"
+    else:  # CAST truncates, and ages are positive
+        hour = "CAST(strftime('%H', e.timestamp) AS INTEGER)"
+        days = "CAST(julianday(?) - julianday(e.timestamp) AS INTEGER)"
     marks = ", ".join("?" * len(SIGNALS))
-    return (f"SELECT d.id, {hour}, {age} FROM deliveries d JOIN events e "
-            f"ON e.customer_id = d.customer_id WHERE d.campaign_id = ? AND "
-            f"d.status = 'pending' AND e.event IN ({marks}) AND e.timestamp >= ? "
-            f"AND e.timestamp <= ?")
+    return (f"SELECT {by}, {hour}, {days}, COUNT(*) FROM {where} AND e.event IN ({marks}) "
+            f"AND e.timestamp >= ? AND e.timestamp <= ? GROUP BY 1, 2, 3")
+
+
+def _weighted(rows: list[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(whose, hour, weight) of each counted row: recent signals weigh more."""
+    table = np.array(rows, dtype=np.float64).reshape(len(rows), 4)
+    weight = table[:, 3] * 0.5 ** (table[:, 2] / HALF_LIFE_DAYS)
+    return table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), weight
+
+
+def _best(hour: np.ndarray, weight: np.ndarray) -> int:
+    return int(np.argmax(np.bincount(hour, weights=weight, minlength=24)))
 
 
 def schedule_at_best_hours(*, session: Session, campaign_id: int, now: datetime) -> int | None:
     """Set each pending delivery of the campaign due at its recipient's next best hour
     (within 24 hours of `now`); returns the audience's best hour (None: no history at
     all, so everything stays due now)."""
-    dialect = session.get_bind().dialect.name
     moment = db_time(now)
-    rows = driver_query(session, _signals_sql(dialect), [
-        moment, campaign_id, *SIGNALS, db_time(now - timedelta(days=HISTORY_DAYS)), moment])
+    sql = _signals(session.get_bind().dialect.name, by="d.id", where=(
+        "deliveries d JOIN events e ON e.customer_id = d.customer_id WHERE "
+        "d.status = 'pending' AND d.campaign_id = ?"))
+    rows = driver_query(session, sql, [moment, campaign_id, *SIGNALS,
+                                       db_time(now - timedelta(days=HISTORY_DAYS)), moment])
     if not rows:
         return None
-    table = np.fromiter(chain.from_iterable(rows), dtype=np.float64,
-                        count=3 * len(rows)).reshape(len(rows), 3)
-    delivery, hour = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
-    weight = 0.5 ** (table[:, 2] / HALF_LIFE_DAYS)
-    audience_hour = int(np.argmax(np.bincount(hour, weights=weight, minlength=24)))
+    delivery, hour, weight = _weighted(rows)
+    audience_hour = _best(hour, weight)
     ids, slot = np.unique(delivery, return_inverse=True)
     scores = np.bincount(slot * 24 + hour, weights=weight, minlength=len(ids) * 24)
     best = np.argmax(scores.reshape(len(ids), 24), axis=1)
@@ -66,25 +74,18 @@ def schedule_at_best_hours(*, session: Session, campaign_id: int, now: datetime)
 def best_hour_of(*, session: Session, customer_id: int | None, now: datetime
                  ) -> int | None:
     """The customer's best hour by the same weighting (with None: the whole shop's, from
-    everyone's signals); None when there is no signal at all. Signals are counted per hour
-    and whole day of age in SQL, so the shop's takes at most 24 x 181 rows."""
-    dialect = session.get_bind().dialect.name
-    hour, age = _hour_and_age(dialect)
-    days = f"FLOOR({age})" if dialect == "postgresql" else age  # SQLite's CAST truncates
-    marks = ", ".join("?" * len(SIGNALS))
-    whose = "" if customer_id is None else " AND e.customer_id = ?"
+    everyone's signals); None when there is no signal at all."""
     moment = db_time(now)
-    rows = driver_query(
-        session, f"SELECT {hour}, CAST({days} AS INTEGER), COUNT(*) FROM events e "
-        f"WHERE e.event IN ({marks}) AND e.timestamp >= ? AND e.timestamp <= ?{whose} "
-        "GROUP BY 1, 2", [moment, *SIGNALS, db_time(now - timedelta(days=HISTORY_DAYS)),
-                          moment, *([] if customer_id is None else [customer_id])])
+    whose = "" if customer_id is None else " AND e.customer_id = ?"
+    sql = _signals(session.get_bind().dialect.name, by="0",
+                   where=f"events e WHERE 1 = 1{whose}")
+    rows = driver_query(session, sql, [
+        moment, *([] if customer_id is None else [customer_id]), *SIGNALS,
+        db_time(now - timedelta(days=HISTORY_DAYS)), moment])
     if not rows:
         return None
-    table = np.array(rows, dtype=np.float64).reshape(len(rows), 3)
-    weight = table[:, 2] * 0.5 ** (table[:, 1] / HALF_LIFE_DAYS)
-    return int(np.argmax(np.bincount(table[:, 0].astype(np.int64), weights=weight,
-                                     minlength=24)))
+    _, hour, weight = _weighted(rows)
+    return _best(hour, weight)
 
 
 def next_hour(now: datetime, hour: int) -> datetime:
