@@ -7,7 +7,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, QueryableAttribute, Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -35,6 +36,7 @@ NAMING_CONVENTION = {
 
 WRITE_OPTION = "clientela_writes"
 WAL_BACKSTOP_PAGES = 10_000
+_CATCH_UP_PAUSE = 0.005
 
 
 def one_of(column: str, values: tuple[str, ...]) -> str:
@@ -112,8 +114,9 @@ def build_engine(settings: Settings) -> Engine:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: errors are logged, and parameters hold personal data.
+        # LIFO: the connection used last comes back first, with its page cache warm.
         engine = create_engine(url, connect_args={"check_same_thread": False},
-                               hide_parameters=True)
+                               hide_parameters=True, pool_use_lifo=True)
         event.listen(engine, "connect", _sqlite_pragmas(settings.db_busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -249,12 +252,42 @@ class WalCheckpointer:
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                with self.engine.connect() as connection:
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # a busy or closing database: try again next time
-                log.debug("wal checkpoint skipped", exc_info=True)
+        # A connection of its own for as long as it runs, not one from the pool: a pooled
+        # connection it had used would come back to the writer with a page cache SQLite
+        # throws away (another connection wrote since), so the writer would read its index
+        # pages from disk again.
+        connection, pause, last = None, self.interval, (0, 0)
+        try:
+            while not self._stop.wait(pause):
+                try:
+                    connection = connection or self.engine.raw_connection()
+                    frames, copied = _passive_checkpoint(connection)
+                except Exception:  # a busy or closing database: try again next time
+                    log.debug("wal checkpoint skipped", exc_info=True)
+                    if connection is not None:
+                        with suppress(Exception):
+                            connection.close()
+                    connection, pause = None, self.interval
+                    continue
+                # While commits keep coming, go again almost at once: caught up between two
+                # of them, the next one starts the WAL over instead of growing it until a
+                # commit crosses the backstop and checkpoints in its place.
+                pause = self.interval if (frames, copied) == last else _CATCH_UP_PAUSE
+                last = (frames, copied)
+        finally:
+            if connection is not None:
+                connection.close()
+
+
+def _passive_checkpoint(connection: PoolProxiedConnection) -> tuple[int, int]:
+    """(frames in the WAL, frames copied back) after a checkpoint that waits for no one."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        _busy, frames, copied = cursor.fetchone() or (0, 0, 0)
+    finally:
+        cursor.close()
+    return int(frames), int(copied)
 
 
 def next_ids(session: Session, table: str, count: int) -> list[int]:
