@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from clientela.config import Settings
 from clientela.core.errors import InvalidInput
+from clientela.core.switching import responsive_switching
 from clientela.core.types import db_time
 from clientela.customers import service as customers
 from clientela.customers.models import Customer
@@ -79,7 +80,9 @@ def deliver_campaign(sender: Sender, campaign_id: int | None) -> Tally:
             return await deliver(sender, campaign_id)
         finally:
             await sender.transport.close()
-    return asyncio.run(run())
+    # The event loop answers the relay while a thread makes the next batch.
+    with responsive_switching():
+        return asyncio.run(run())
 
 
 async def deliver(sender: Sender, campaign_id: int | None) -> Tally:
