@@ -31,6 +31,8 @@ class Received:
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds each message takes, to catch a sender mid-send
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    # recipient -> SMTP reply to the end of its message's data (the message not taken)
+    refuse_data: dict[str, str] = field(default_factory=dict)
     # recipient -> where the server drops the connection, once: at its "rcpt" (nothing
     # taken) or after its "data" (the message taken, no answer sent)
     drop: dict[str, str] = field(default_factory=dict)
@@ -70,6 +72,10 @@ class _Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.received.delay:
             time.sleep(self.received.delay)
+        refusal = next((self.received.refuse_data[to] for to in envelope.rcpt_tos
+                        if to in self.received.refuse_data), None)
+        if refusal is not None:
+            return refusal
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.received.lock:

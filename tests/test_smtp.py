@@ -99,6 +99,47 @@ def test_a_connection_dropped_after_the_message_is_sent_never_sends_it_again(rel
                                      "carla@example.com"]
 
 
+def _send_together(settings: Settings, messages: list[Outgoing]) -> list[Outcome]:
+    """The messages at once over the relay's connections, as a campaign's batch goes."""
+    async def run() -> list[Outcome]:
+        transport = Smtp(settings)
+        try:
+            return list(await asyncio.gather(*(transport.send(m) for m in messages)))
+        finally:
+            await transport.close()
+    return asyncio.run(run())
+
+
+def test_messages_sent_together_each_hear_their_own_answer(relay):
+    settings, received = relay
+    received.refuse = {"bruno@example.com": "550 5.1.1 no such user"}
+    received.refuse_data = {"carla@example.com": "554 5.7.1 message refused as spam",
+                            "davi@example.com": "452 4.3.1 out of space for now"}
+    names = ("ana", "bruno", "carla", "davi", "eva", "fabio")
+    outcomes = _send_together(settings, [_message(f"{name}@example.com") for name in names])
+    assert outcomes == [
+        Outcome(True),
+        Outcome(False, permanent=True, detail="550 5.1.1 no such user"),
+        Outcome(False, permanent=True, detail="554 5.7.1 message refused as spam"),
+        Outcome(False, permanent=False, detail="452 4.3.1 out of space for now"),
+        Outcome(True), Outcome(True)]
+    assert received.recipients() == ["ana@example.com", "eva@example.com", "fabio@example.com"]
+
+
+def test_a_drop_after_a_message_sent_together_loses_only_its_answer(relay):
+    """The message whose data the server took before dropping the connection may have been
+    delivered: unconfirmed, never sent again. The ones waiting for the connection go on a
+    new one."""
+    settings, received = relay
+    received.drop = {"bruno@example.com": "data"}
+    names = ("ana", "bruno", "carla", "davi")
+    outcomes = _send_together(settings, [_message(f"{name}@example.com") for name in names])
+    assert outcomes == [Outcome(True), Outcome(
+        False, unconfirmed=True, detail="connection lost after the message was sent: "
+        "ConnectionResetError: the server closed the connection"), Outcome(True), Outcome(True)]
+    assert sorted(received.recipients()) == [f"{name}@example.com" for name in names]
+
+
 def test_a_relay_that_is_not_there_is_tried_again_later(tmp_path):
     with smtp_server() as (port, _received):
         pass  # stopped: nobody listens on the port any more
