@@ -70,31 +70,48 @@ class Smtp:
             self.idle.put_nowait(None)
 
     async def send(self, message: Outgoing) -> Outcome:
+        session, answer = await self._hand_over(message)
+        if isinstance(answer, Outcome):
+            return answer
+        try:
+            async with asyncio.timeout(TIMEOUT):
+                await asyncio.shield(answer)  # the session reads it, whoever waits
+            return Outcome(sent=True)
+        except Refused as refusal:
+            return Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
+        except (ConnectionError, TimeoutError) as error:
+            if session is not None:
+                session.close()  # it may have been delivered: never again
+            return Outcome(False, unconfirmed=True, detail="connection lost after the "
+                           f"message was sent: {_named(error)}")
+
+    async def _hand_over(self, message: Outgoing
+                         ) -> tuple[SmtpSession | None, asyncio.Future[None] | Outcome]:
+        """(the session, the server's answer to come) once the message is handed over, or
+        what became of it when it could not be. The session goes back to the idle ones at
+        once, so that the next message can go right behind this one."""
         session = await self.idle.get()
         try:
-            for attempt in range(2):
+            for attempt in (1, 2):
                 if session is None or session.closed:
                     session = await SmtpSession.open(self.settings)
                 try:
                     async with asyncio.timeout(TIMEOUT):
-                        await session.transaction(message)
-                    return Outcome(sent=True)
+                        return session, await session.hand_over(message)
                 except Refused as refusal:
-                    return Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
+                    return session, Outcome(False, permanent=refusal.code >= 500,
+                                            detail=str(refusal))
                 except (ConnectionError, TimeoutError) as error:
-                    session.close()
-                    if session.handed_over:  # it may have been delivered: never again
-                        return Outcome(False, unconfirmed=True, detail="connection lost "
-                                       f"after the message was sent: {_named(error)}")
-                    if attempt:
-                        return Outcome(False, detail=f"connection lost: {_named(error)}")
-            return Outcome(False, detail="not sent")
+                    session.close()  # not handed over: sent again on a new connection once
+                    if attempt == 2:
+                        return session, Outcome(False, detail=f"connection lost: {_named(error)}")
+            raise AssertionError("the second attempt returns")
         except Refused as refusal:  # opening the session: greeting, EHLO, STARTTLS, AUTH
             session = None
-            return Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
+            return None, Outcome(False, permanent=refusal.code >= 500, detail=str(refusal))
         except (OSError, TimeoutError) as error:
             session = None
-            return Outcome(False, detail=_named(error))
+            return None, Outcome(False, detail=_named(error))
         finally:
             self.idle.put_nowait(session)
 
