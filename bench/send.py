@@ -20,8 +20,9 @@ What is measured
    merge fields from the database, rendering, composing (RFC 8058 headers), tracking links,
    sending over `CLIENTELA_SMTP_CONNECTIONS` (4) reused connections, and recording every
    delivery. The receiving end is a real SMTP server, aiosmtpd's Sink handler offering
-   PIPELINING as production relays do (bench/_sink.py), in its own process on 127.0.0.1. `messages_per_second` = messages / wall time of the send; every
-   delivery must end `sent`.
+   PIPELINING as production relays do (bench/_sink.py), in its own process on 127.0.0.1.
+   `messages_per_second` = messages / wall time of the send; every delivery must end
+   `sent`.
 
 4. The baseline, in the same run, against the same server: Python's smtplib sending one
    message rendered beforehand by our code, the same number of times over one connection

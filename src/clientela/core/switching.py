@@ -1,11 +1,11 @@
 """Shorter turns on the GIL while a thread that waits on sockets works beside busy ones.
 
 Python makes a thread that wants the GIL wait until the holder has run for the switch
-interval (5 ms by default) before taking it. A thread that renders messages or decodes
-requests keeps the GIL that long every time, so an event loop waiting on SMTP replies, or
-a writer thread coming back from SQLite, lost up to 5 ms per reply: sending a campaign spent
-most of its time there. With turns of half a millisecond the waiting thread goes on almost
-at once; the busy thread loses only a few microseconds per handover.
+interval (5 ms by default) before taking it. The thread that renders a campaign's next
+batch keeps the GIL that long every time, so the event loop waiting on SMTP replies lost
+up to 5 ms per reply: sending spent most of its time there. With turns of half a
+millisecond the loop goes on almost at once; the busy thread loses only a few microseconds
+per handover. (The ingestion writer process, tried the same way, gained nothing.)
 """
 
 from __future__ import annotations
