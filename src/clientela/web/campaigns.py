@@ -23,7 +23,7 @@ from clientela.messaging import service as messaging
 from clientela.messaging.models import Campaign
 from clientela.segments import queries as segment_queries
 from clientela.web.mail import ID, checked_text, customer_of, failure, field_of, ids
-from clientela.web.pages import UserDep, page
+from clientela.web.pages import UserDep, not_found, page
 
 router = APIRouter(include_in_schema=False)
 SCHEDULES = {"draft": "Keep as a draft", "now": "Send now", "at": "At a date and time",
@@ -210,8 +210,7 @@ def _found(session: Session, campaign_id: int) -> Campaign | None:
 
 
 def _missing(request: Request, user: str, campaign_id: int) -> HTMLResponse:
-    return page(request, "not_found.html", status=404, user=user,
-                message=f"campaign {campaign_id} not found")
+    return not_found(request, user, f"campaign {campaign_id} not found")
 
 
 @router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)

@@ -20,7 +20,7 @@ from clientela.core.errors import ClientelaError, NotFound
 from clientela.segments import queries as segment_queries
 from clientela.segments import service as segments
 from clientela.segments.rules import CONSENT_STATES, FIELDS, OPS, RFM_GROUPS
-from clientela.web.pages import UserDep, page
+from clientela.web.pages import UserDep, not_found, page
 
 router = APIRouter(include_in_schema=False)
 MEMBERS_SHOWN = 50
@@ -159,7 +159,7 @@ def segment_page(segment_id: int, request: Request, session: ReadSessionDep,
     try:
         segment = segments.get_segment(session=session, segment_id=segment_id)
     except NotFound as error:
-        return page(request, "not_found.html", status=404, user=user, message=error.message)
+        return not_found(request, user, error.message)
     return _builder(request, session, user, segment=segment, name=segment.name,
                     description=segment.description or "", rule=json.dumps(segment.rule),
                     error=None,
@@ -214,7 +214,6 @@ def delete_segment(segment_id: int, request: Request, session: SessionDep,
         segments.delete_segment(session=session, segment_id=segment_id)
     except ClientelaError as error:
         session.rollback()
-        return page(request, "not_found.html", status=error.status, user=user,
-                    message=error.message)
+        return not_found(request, user, error.message, status=error.status)
     session.commit()
     return RedirectResponse("/segments", status_code=303)

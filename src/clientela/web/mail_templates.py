@@ -16,7 +16,7 @@ from clientela.messaging import queries
 from clientela.messaging import service as messaging
 from clientela.messaging.models import Template
 from clientela.web.mail import checked_text, field_of
-from clientela.web.pages import UserDep, page
+from clientela.web.pages import UserDep, not_found, page
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form()]
@@ -78,8 +78,7 @@ def _found(session: Session, template_id: int) -> Template | None:
 
 
 def _missing(request: Request, user: str, template_id: int) -> HTMLResponse:
-    return page(request, "not_found.html", status=404, user=user,
-                message=f"template {template_id} not found")
+    return not_found(request, user, f"template {template_id} not found")
 
 
 @router.get("/templates/{template_id}", response_class=HTMLResponse)

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 
 from clientela.api.deps import SettingsDep
 from clientela.messaging.transport import outbox_folder
-from clientela.web.pages import UserDep, page
+from clientela.web.pages import UserDep, not_found, page
 
 router = APIRouter(include_in_schema=False)
 SHOWN = 200
@@ -85,8 +85,7 @@ def outbox_message(name: str, request: Request, settings: SettingsDep,
                    user: UserDep) -> HTMLResponse:
     path = _file(outbox_folder(settings), name)
     if path is None:
-        return page(request, "not_found.html", status=404, user=user,
-                    message="No such message in the outbox.")
+        return not_found(request, user, "No such message in the outbox.")
     message = message_from_bytes(path.read_bytes(), policy=policy.default)
     assert isinstance(message, EmailMessage)
     return page(request, "outbox_message.html", user=user, name=name,

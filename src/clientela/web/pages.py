@@ -34,3 +34,8 @@ UserDep = Annotated[str, Depends(signed_in_user)]
 
 def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def not_found(request: Request, user: str, message: str, status: int = 404) -> HTMLResponse:
+    """The dashboard's page for something that is not there, saying what."""
+    return page(request, "not_found.html", status=status, user=user, message=message)

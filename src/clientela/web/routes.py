@@ -30,7 +30,7 @@ from clientela.web import (
     scenarios,
 )
 from clientela.web.origin import SameOriginOnly
-from clientela.web.pages import HERE, SignInRequired, UserDep, page
+from clientela.web.pages import HERE, SignInRequired, UserDep, not_found, page
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
@@ -88,7 +88,7 @@ def customer_page(customer_id: int, request: Request, session: ReadSessionDep,
     try:
         customer = customers.get_customer(session=session, customer_id=customer_id)
     except NotFound as error:
-        return page(request, "not_found.html", status=404, user=user, message=error.message)
+        return not_found(request, user, error.message)
     profile = customer_queries.profiles(session=session, customers=[customer])[0]
     events = event_queries.customer_events(session=session, customer_id=customer_id,
                                            limit=TIMELINE_SIZE, before=None)
@@ -118,7 +118,7 @@ def product_page(product_id: int, request: Request, session: ReadSessionDep,
     try:
         product = commerce_queries.product(session=session, product_id=product_id)
     except NotFound as error:
-        return page(request, "not_found.html", status=404, user=user, message=error.message)
+        return not_found(request, user, error.message)
     buyers = customer_queries.profiles(session=session, customers=[
         customers.get_customer(session=session, customer_id=cid) for cid in product.top_buyers])
     return page(request, "product.html", user=user, product=product, buyers=buyers)

@@ -24,7 +24,7 @@ from clientela.messaging import queries as messaging_queries
 from clientela.segments import queries as segment_queries
 from clientela.web.insights import rule_vocabulary
 from clientela.web.mail import ID, checked_text
-from clientela.web.pages import UserDep, page
+from clientela.web.pages import UserDep, not_found, page
 from clientela.web.scenario_words import REENTRY, STEPS, TRIGGERS, step_words, trigger_words
 
 router = APIRouter(include_in_schema=False)
@@ -196,7 +196,7 @@ def switch_scenario(scenario_id: RowId, request: Request, session: SessionDep, u
         scenario = service.switch(session=session, scenario_id=scenario_id,
                                   active=active == "on", now=utcnow())
     except NotFound as error:
-        return page(request, "not_found.html", status=404, user=user, message=error.message)
+        return not_found(request, user, error.message)
     session.commit()
     if request.headers.get("hx-request"):
         return page(request, "_scenario_switch.html", s=scenario, back=back)
@@ -265,8 +265,7 @@ def _found(session: Session, scenario_id: int) -> Scenario | None:
 
 
 def _missing(request: Request, user: str, scenario_id: int) -> HTMLResponse:
-    return page(request, "not_found.html", status=404, user=user,
-                message=f"scenario {scenario_id} not found")
+    return not_found(request, user, f"scenario {scenario_id} not found")
 
 
 @router.get("/scenarios/{scenario_id}", response_class=HTMLResponse)
